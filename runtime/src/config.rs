@@ -1,0 +1,141 @@
+//! Which backend and how many ranks a world gets, from `DLP_BACKEND` and `DLP_THREADS`.
+
+use std::fmt;
+
+/// Where the ranks of a world run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// One rank, the calling thread.
+    Serial,
+    /// One OS thread per rank, in this process.
+    Threads,
+}
+
+impl Backend {
+    const NAMES: &'static str = "serial, threads, mpi";
+}
+
+/// A world's backend and size, as read from the environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub(crate) backend: Backend,
+    pub(crate) size: usize,
+}
+
+/// A bad value in the environment that configures a world.
+///
+/// Its `Display` names the variable, the value found and the values accepted.
+///
+/// ```
+/// let error = dlp::World::from_env_vars(|name| (name == "DLP_THREADS").then(|| "many".into()))
+///     .unwrap_err();
+/// assert!(error.to_string().starts_with("DLP_THREADS=\"many\" is not a number of ranks"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `DLP_BACKEND` is not one of the backends' names.
+    UnknownBackend(String),
+    /// `DLP_THREADS` is not a positive whole number.
+    BadThreads(String),
+    /// `DLP_BACKEND=mpi`, in a build without MPI support.
+    MpiNotBuilt,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownBackend(value) => write!(
+                f,
+                "DLP_BACKEND={value:?} is not a backend: use one of {}, or unset it to run on \
+                 threads",
+                Backend::NAMES
+            ),
+            ConfigError::BadThreads(value) => write!(
+                f,
+                "DLP_THREADS={value:?} is not a number of ranks: use a whole number of at least 1 \
+                 (such as DLP_THREADS=4), or unset it to run one rank per core"
+            ),
+            ConfigError::MpiNotBuilt => write!(
+                f,
+                "DLP_BACKEND=mpi, but this build of dlp has no MPI backend: use DLP_BACKEND=threads \
+                 or serial"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the configuration through `var`, which returns a variable's value if it is set.
+    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let backend = match var("DLP_BACKEND").as_deref().map(str::trim) {
+            None | Some("") | Some("threads") => Backend::Threads,
+            Some("serial") => Backend::Serial,
+            Some("mpi") => return Err(ConfigError::MpiNotBuilt),
+            Some(other) => return Err(ConfigError::UnknownBackend(other.to_owned())),
+        };
+        // DLP_THREADS is checked even for the serial backend, so that a typo never goes unseen.
+        let threads = match var("DLP_THREADS") {
+            None => None,
+            Some(value) => match value.trim().parse::<usize>() {
+                Ok(threads) if threads > 0 => Some(threads),
+                _ => return Err(ConfigError::BadThreads(value)),
+            },
+        };
+        let size = match backend {
+            Backend::Serial => 1,
+            Backend::Threads => threads.unwrap_or_else(cores),
+        };
+        Ok(Config { backend, size })
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(|name| {
+            vars.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn threads_is_the_default_with_one_rank_per_core() {
+        assert_eq!(config(&[]), Ok(Config { backend: Backend::Threads, size: cores() }));
+    }
+
+    #[test]
+    fn dlp_threads_sets_the_number_of_ranks() {
+        assert_eq!(config(&[("DLP_THREADS", "6")]).unwrap().size, 6);
+        assert_eq!(config(&[("DLP_THREADS", " 3 ")]).unwrap().size, 3);
+    }
+
+    #[test]
+    fn serial_has_one_rank() {
+        let serial = config(&[("DLP_BACKEND", "serial"), ("DLP_THREADS", "4")]).unwrap();
+        assert_eq!(serial, Config { backend: Backend::Serial, size: 1 });
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_what_is_accepted() {
+        for bad in ["0", "-2", "four", "2.5", ""] {
+            let error = config(&[("DLP_THREADS", bad)]).unwrap_err();
+            assert_eq!(error, ConfigError::BadThreads(bad.to_owned()));
+            let text = error.to_string();
+            assert!(text.contains("DLP_THREADS") && text.contains("at least 1"), "{text}");
+        }
+        let error = config(&[("DLP_BACKEND", "gpu")]).unwrap_err();
+        assert_eq!(error.to_string(), "DLP_BACKEND=\"gpu\" is not a backend: use one of serial, \
+            threads, mpi, or unset it to run on threads");
+        let mpi = config(&[("DLP_BACKEND", "mpi")]).unwrap_err();
+        assert!(mpi.to_string().contains("no MPI backend"));
+    }
+}

@@ -1,0 +1,124 @@
+//! What a failed world reports, and how the ranks that did not fail are unwound.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+thread_local! {
+    /// The index of the item this thread is processing in a split or map, for failure reports.
+    static CURRENT_ITEM: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+pub(crate) fn set_current_item(item: Option<usize>) {
+    CURRENT_ITEM.with(|current| current.set(item));
+}
+
+pub(crate) fn current_item() -> Option<usize> {
+    CURRENT_ITEM.with(Cell::get)
+}
+
+/// The first panic of a world: which rank, at which item, and what it said.
+///
+/// [`World::try_run`](crate::World::try_run) returns it; [`run`](crate::run) and
+/// [`World::run`](crate::World::run) re-raise it as a panic whose message is its `Display`.
+///
+/// ```
+/// let failure = dlp::World::threads(3)
+///     .try_run(|| {
+///         for x in dlp::split_round_robin(0..10) {
+///             if x == 7 { panic!("bad example"); }
+///         }
+///     })
+///     .unwrap_err();
+/// assert_eq!((failure.rank(), failure.item()), (1, Some(7)));
+/// assert_eq!(failure.message(), "bad example");
+/// assert_eq!(failure.to_string(), "rank 1 panicked at item 7: bad example");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    rank: usize,
+    item: Option<usize>,
+    message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(rank: usize, item: Option<usize>, payload: &(dyn Any + Send)) -> Self {
+        let message = if let Some(text) = payload.downcast_ref::<&str>() {
+            (*text).to_owned()
+        } else if let Some(text) = payload.downcast_ref::<String>() {
+            text.clone()
+        } else {
+            "a panic with a non-string payload".to_owned()
+        };
+        Failure { rank, item, message }
+    }
+
+    /// The rank that panicked.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The 0-based index, in its split or map, of the item the rank was processing, if any.
+    pub fn item(&self) -> Option<usize> {
+        self.item
+    }
+
+    /// The panic's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.item {
+            Some(item) => write!(f, "rank {} panicked at item {item}: {}", self.rank, self.message),
+            None => write!(f, "rank {} panicked: {}", self.rank, self.message),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The unwinding payload of a rank stopped because another rank failed. It is never reported:
+/// the failure that caused it already was.
+pub(crate) struct Stopped;
+
+/// Unwinds this rank because its world was aborted, without invoking the panic hook.
+pub(crate) fn stop() -> ! {
+    std::panic::resume_unwind(Box::new(Stopped))
+}
+
+/// Panics with a message that says how to fix a mismatch between ranks. Used where continuing
+/// would hang or compute garbage.
+#[track_caller]
+pub(crate) fn misuse(message: String) -> ! {
+    panic!("dlp: {message}")
+}
+
+/// Runs a rank's body, turning its panic into a reported [`Failure`]. `Err(None)` means the rank
+/// was stopped because another one failed.
+pub(crate) fn run_guarded<R>(
+    rank: usize,
+    size: usize,
+    body: &impl Fn() -> R,
+) -> Result<R, Option<Failure>> {
+    let enclosing = current_item();
+    set_current_item(None);
+    let outcome = catch_unwind(AssertUnwindSafe(body));
+    let item = current_item();
+    set_current_item(enclosing);
+    outcome.map_err(|payload| {
+        if payload.is::<Stopped>() {
+            return None;
+        }
+        let failure = Failure::new(rank, item, &*payload);
+        if size > 1 {
+            eprintln!("dlp: {failure}; stopping all {size} ranks");
+        } else {
+            eprintln!("dlp: {failure}");
+        }
+        Some(failure)
+    })
+}

@@ -1,0 +1,47 @@
+//! The runtime of [dlp](https://docs.rs/dlp): SPMD worlds over threads and serial, the splits
+//! that share a loop's items among ranks, and the collectives that move values between them.
+//!
+//! Every rank runs the same code; rank 0 is the main rank. [`run`] starts a world from the
+//! environment (threads by default, one rank per core) and runs a closure on every rank. Inside
+//! it, the functions of this crate act on the calling rank; outside any world they act as a
+//! world of size 1, so library code that uses them works unchanged in ordinary programs.
+//!
+//! ```
+//! let total = dlp::World::threads(4).run(|| {
+//!     let mut mine = Vec::new();
+//!     for x in dlp::split_managed(0..1000u64) {
+//!         mine.push(x * x);
+//!     }
+//!     dlp::gather(mine).map(|all| all.concat().len())
+//! });
+//! assert_eq!(total, Some(1000));
+//! ```
+//!
+//! # Failure
+//! A panic on any rank ends the world: the failing rank's message is printed, followed by
+//! `dlp: rank R panicked at item I: ...`; ranks blocked in a collective or waiting for work are
+//! woken and unwound, and [`run`] re-raises the failure on the calling thread. A rank busy in
+//! code that never calls into dlp stops at its next call (the next item of its loop). A rank
+//! that waits in a collective that another rank has returned without calling gets an error
+//! instead of a hang.
+
+mod collectives;
+mod config;
+mod context;
+mod failure;
+mod map;
+mod message;
+mod split;
+mod threads;
+mod world;
+
+pub use collectives::{all_gather, all_reduce, barrier, broadcast, gather, reduce, scatter};
+pub use config::{Backend, ConfigError};
+pub use context::{is_main, rank, size};
+pub use failure::Failure;
+pub use map::{MapOrdered, MapUnordered, map_ordered, map_unordered};
+pub use message::Message;
+pub use split::{
+    Schedule, Share, Split, WithIndex, split_block, split_guided, split_managed, split_round_robin,
+};
+pub use world::{World, run};

@@ -1,0 +1,104 @@
+//! The counter from which the ranks of a dynamic split claim their chunks.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::plan::Want;
+
+/// The largest chunk handed out at once. Claims past the end of an iterable of unknown length
+/// still advance the counter, so it must never come near wrapping around.
+const MAX_CHUNK: usize = 1 << 40;
+
+/// The next unclaimed index of a dynamic split, shared by the rank-threads of a world.
+pub(crate) struct Claims {
+    next: AtomicUsize,
+    length: Option<usize>,
+}
+
+impl Claims {
+    pub(crate) fn new(length: Option<usize>) -> Self {
+        Claims { next: AtomicUsize::new(0), length }
+    }
+
+    /// The length of the iterable, if known.
+    pub(crate) fn length(&self) -> Option<usize> {
+        self.length
+    }
+
+    /// Claims the next chunk, or `None` once every index of a known length is claimed. With an
+    /// unknown length the chunk may lie past the end: the rank finds that out from its iterator.
+    pub(crate) fn claim(&self, want: Want, ranks: usize) -> Option<Range<usize>> {
+        match (want, self.length) {
+            (Want::Exactly(wanted), _) | (Want::About(wanted) | Want::Share { min: wanted, .. }, None) => {
+                self.take(wanted)
+            }
+            (Want::About(wanted), Some(length)) => {
+                // Never take more than a 1/(2 ranks) share of what is left, so the last chunks
+                // shrink and the ranks finish together. A stale read only makes this less exact.
+                let left = length.saturating_sub(self.next.load(Ordering::Relaxed));
+                self.take(wanted.min((left / (2 * ranks)).max(1)))
+            }
+            (Want::Share { min, divisor }, Some(length)) => {
+                let mut start = self.next.load(Ordering::Relaxed);
+                loop {
+                    if start >= length {
+                        return None;
+                    }
+                    let wanted = (length - start).div_ceil(divisor).max(min).min(MAX_CHUNK);
+                    match self.next.compare_exchange_weak(
+                        start,
+                        start + wanted,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return Some(start..(start + wanted).min(length)),
+                        Err(current) => start = current,
+                    }
+                }
+            }
+        }
+    }
+
+    fn take(&self, wanted: usize) -> Option<Range<usize>> {
+        let wanted = wanted.clamp(1, MAX_CHUNK);
+        let start = self.next.fetch_add(wanted, Ordering::Relaxed);
+        match self.length {
+            Some(length) if start >= length => None,
+            Some(length) => Some(start..(start + wanted).min(length)),
+            None => Some(start..start + wanted),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guided_chunks_shrink_with_what_is_left() {
+        let claims = Claims::new(Some(100));
+        let chunks: Vec<usize> = std::iter::from_fn(|| claims.claim(Want::Share { min: 2, divisor: 4 }, 4))
+            .map(|range| range.len())
+            .collect();
+        assert_eq!(chunks.iter().sum::<usize>(), 100);
+        assert_eq!(&chunks[..4], &[25, 19, 14, 11]);
+        assert!(chunks.windows(2).all(|pair| pair[0] >= pair[1]));
+        assert_eq!(*chunks.last().unwrap(), 2);
+    }
+
+    #[test]
+    fn about_chunks_shrink_near_the_end() {
+        let claims = Claims::new(Some(40));
+        assert_eq!(claims.claim(Want::About(100), 2), Some(0..10));
+        assert_eq!(claims.claim(Want::About(100), 2), Some(10..17));
+        assert_eq!(claims.claim(Want::Exactly(100), 2), Some(17..40));
+        assert_eq!(claims.claim(Want::About(1), 2), None);
+    }
+
+    #[test]
+    fn unknown_lengths_hand_out_what_is_asked() {
+        let claims = Claims::new(None);
+        assert_eq!(claims.claim(Want::Share { min: 3, divisor: 2 }, 2), Some(0..3));
+        assert_eq!(claims.claim(Want::About(5), 2), Some(3..8));
+    }
+}

@@ -1,0 +1,257 @@
+//! Splits: which items of an iterable each rank processes.
+
+mod claims;
+mod plan;
+mod share;
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+pub(crate) use plan::block_range;
+pub use share::{Share, WithIndex};
+
+use crate::context::{self, Link};
+use claims::Claims;
+use plan::Sizer;
+use share::{Plan, collected, exact_length};
+
+/// How the items of a split are assigned to ranks.
+///
+/// | schedule | item `i` goes to | OpenMP |
+/// |---|---|---|
+/// | `RoundRobin` | rank `(i / chunk) % size` (chunk 1 by default) | `static, chunk` |
+/// | `Block` | a contiguous near-even block per rank, the first `len % size` one item longer | `static` |
+/// | `Managed` | whichever rank asks first for the next chunk (adaptive by default) | `dynamic, chunk` |
+/// | `Guided` | the same, with chunks of the remaining items / size, at least `chunk` | `guided, chunk` |
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Schedule {
+    /// Static: chunks dealt round robin.
+    RoundRobin,
+    /// Static: one contiguous block per rank.
+    Block,
+    /// Dynamic: a rank claims the next chunk when it is done with its last.
+    Managed,
+    /// Dynamic, with chunks that shrink as the work runs out.
+    Guided,
+}
+
+impl Schedule {
+    fn operation(self) -> &'static str {
+        match self {
+            Schedule::RoundRobin => "split_round_robin",
+            Schedule::Block => "split_block",
+            Schedule::Managed => "split_managed",
+            Schedule::Guided => "split_guided",
+        }
+    }
+}
+
+/// A split to apply: a [`Schedule`] and its chunk size.
+///
+/// The free functions [`split_round_robin`], [`split_block`], [`split_managed`] and
+/// [`split_guided`] use the defaults; `Split` sets the chunk.
+///
+/// **Chunks.** `round_robin` deals chunks of `chunk` items (default 1). `managed` claims
+/// `chunk` items at a time; without a chunk it adapts: each rank starts with one item and then
+/// claims as many as it processes in about 100 µs, by its own measurement, and never more than
+/// 1/(2·size) of what is left. Slow items are thus handed out one by one, and fast items in
+/// chunks large enough that claiming costs nothing. `guided` claims the remaining items divided
+/// by the number of ranks, but at least `chunk` (default 1).
+///
+/// ```
+/// use dlp::Split;
+/// let counts = dlp::World::threads(2).run(|| {
+///     let mine = Split::managed().chunk(4).over(0..100).count();
+///     dlp::all_gather(mine)
+/// });
+/// assert_eq!(counts.iter().sum::<usize>(), 100);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Split {
+    schedule: Schedule,
+    chunk: Option<NonZeroUsize>,
+}
+
+impl Default for Split {
+    /// The managed split with adaptive chunks.
+    fn default() -> Self {
+        Split::managed()
+    }
+}
+
+impl Split {
+    /// Item `i` goes to rank `i % size`; see [`split_round_robin`].
+    pub const fn round_robin() -> Split {
+        Split { schedule: Schedule::RoundRobin, chunk: None }
+    }
+
+    /// Contiguous near-even blocks; see [`split_block`].
+    pub const fn block() -> Split {
+        Split { schedule: Schedule::Block, chunk: None }
+    }
+
+    /// Dynamic, with adaptive chunks unless [`chunk`](Split::chunk) fixes them; see
+    /// [`split_managed`].
+    pub const fn managed() -> Split {
+        Split { schedule: Schedule::Managed, chunk: None }
+    }
+
+    /// Dynamic, with shrinking chunks; see [`split_guided`].
+    pub const fn guided() -> Split {
+        Split { schedule: Schedule::Guided, chunk: None }
+    }
+
+    /// The split with this schedule and default chunks.
+    pub const fn with_schedule(schedule: Schedule) -> Split {
+        Split { schedule, chunk: None }
+    }
+
+    /// Sets the chunk size: dealt chunks for `round_robin`, claimed chunks for `managed`, the
+    /// smallest chunk for `guided`.
+    ///
+    /// # Panics
+    /// If `items` is 0, or for the `block` split, whose blocks are one per rank.
+    ///
+    /// ```
+    /// let mine: Vec<u32> = dlp::World::threads(2).run(|| {
+    ///     dlp::Split::round_robin().chunk(2).over(0..8).collect()
+    /// });
+    /// assert_eq!(mine, vec![0, 1, 4, 5]); // rank 0 gets chunks 0 and 2
+    /// ```
+    #[track_caller]
+    pub fn chunk(self, items: usize) -> Split {
+        let Some(chunk) = NonZeroUsize::new(items) else {
+            panic!("dlp: a chunk holds at least 1 item, not 0");
+        };
+        assert!(
+            self.schedule != Schedule::Block,
+            "dlp: the block split has one block per rank and takes no chunk size; use \
+             round_robin, managed or guided to set one"
+        );
+        Split { chunk: Some(chunk), ..self }
+    }
+
+    /// The schedule.
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
+    }
+
+    /// The chunk size set with [`chunk`](Split::chunk), if any.
+    pub fn chunk_size(&self) -> Option<usize> {
+        self.chunk.map(NonZeroUsize::get)
+    }
+
+    /// The items of `items` that fall to this rank.
+    ///
+    /// Every rank must call it, in the same order relative to its other collective calls, on an
+    /// iterable with the same items; where the lengths are known and differ, the rank that
+    /// notices panics with a message that says so. `block` needs the length: an iterable without
+    /// an exact size hint is collected first.
+    pub fn over<I: IntoIterator>(self, items: I) -> Share<I::IntoIter> {
+        let items = items.into_iter();
+        let alone = |items: I::IntoIter| {
+            let length = exact_length(&items);
+            Share::live(items, Plan::All { length }, None)
+        };
+        let Some(rank) = context::current() else {
+            return alone(items);
+        };
+        let world = match &rank.link {
+            Link::Solo => return alone(items),
+            Link::Threads(world) => Arc::clone(world),
+        };
+        let (me, size) = (rank.rank, rank.size);
+        let call = rank.next_call();
+        let operation = self.schedule.operation();
+        let chunk = self.chunk.map_or(1, NonZeroUsize::get);
+        match self.schedule {
+            Schedule::RoundRobin => {
+                let length = exact_length(&items);
+                world.join(me, call, operation, length, || ());
+                let plan = Plan::Dealt { next: me * chunk, chunk, rank: me, size, length };
+                Share::live(items, plan, Some(world))
+            }
+            Schedule::Block => match exact_length(&items) {
+                Some(length) => {
+                    world.join(me, call, operation, Some(length), || ());
+                    let block = block_range(length, size, me);
+                    Share::live(items, Plan::Block { next: block.start, end: block.end }, Some(world))
+                }
+                None => {
+                    let (items, length) = collected(items);
+                    world.join(me, call, operation, Some(length), || ());
+                    let block = block_range(length, size, me);
+                    Share::of_collected(items, Plan::Block { next: block.start, end: block.end }, Some(world))
+                }
+            },
+            Schedule::Managed | Schedule::Guided => {
+                let length = exact_length(&items);
+                let claims = world.join(me, call, operation, length, || Claims::new(length));
+                let sizer = match (self.schedule, self.chunk) {
+                    (Schedule::Guided, _) => Sizer::Guided { min: chunk, ranks: size },
+                    (_, Some(chunk)) => Sizer::Fixed(chunk.get()),
+                    (_, None) => Sizer::adaptive(),
+                };
+                let plan = Plan::Claimed { claims, start: 0, next: 0, end: 0, sizer, ranks: size };
+                Share::live(items, plan, Some(world))
+            }
+        }
+    }
+}
+
+/// This rank's items, dealt round robin: item `i` goes to rank `i % size`.
+///
+/// The static split of dlp_mpi's `split_round_robin` and OpenMP's `schedule(static, 1)`: no
+/// communication while iterating, and good balance when the items cost about the same. Works on
+/// iterables of unknown length.
+///
+/// ```
+/// let mine: Vec<u32> = dlp::World::threads(3).run(|| dlp::split_round_robin(0..10).collect());
+/// assert_eq!(mine, vec![0, 3, 6, 9]); // rank 0's share
+/// ```
+pub fn split_round_robin<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
+    Split::round_robin().over(items)
+}
+
+/// This rank's contiguous block: `len` items in near-even blocks, the first `len % size` one
+/// item longer.
+///
+/// OpenMP's `schedule(static)`; good for neighbouring items that share data. An iterable
+/// without an exact size hint is collected first to learn its length.
+///
+/// ```
+/// let mine: Vec<u32> = dlp::World::threads(3).run(|| dlp::split_block(0..10).collect());
+/// assert_eq!(mine, vec![0, 1, 2, 3]); // rank 0's block; ranks 1 and 2 get 3 items each
+/// ```
+pub fn split_block<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
+    Split::block().over(items)
+}
+
+/// This rank's items, handed out at run time: a rank claims the next chunk when it is done.
+///
+/// dlp_mpi's `split_managed` and OpenMP's `schedule(dynamic)`, but no rank idles as a manager:
+/// every rank works, and claims from a shared counter. Chunks adapt to the cost of the items
+/// (see [`Split`]); the right split when item costs vary.
+///
+/// ```
+/// let total = dlp::World::threads(4).run(|| {
+///     let mine: u64 = dlp::split_managed(1..=100u64).sum();
+///     dlp::reduce(mine, |a, b| a + b)
+/// });
+/// assert_eq!(total, Some(5050));
+/// ```
+pub fn split_managed<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
+    Split::managed().over(items)
+}
+
+/// This rank's items, handed out at run time in chunks of the remaining items divided by the
+/// number of ranks: OpenMP's `schedule(guided)`. Without a known length, chunks of one item.
+///
+/// ```
+/// let counts = dlp::World::threads(2).run(|| dlp::all_gather(dlp::split_guided(0..1000).count()));
+/// assert_eq!(counts.iter().sum::<usize>(), 1000);
+/// ```
+pub fn split_guided<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
+    Split::guided().over(items)
+}

@@ -1,0 +1,141 @@
+//! Starting a world: `run` and the `World` builder.
+
+use std::panic::resume_unwind;
+
+use crate::config::{Backend, Config, ConfigError};
+use crate::context::{self, Link, RankContext};
+use crate::failure::{Failure, run_guarded};
+use crate::threads;
+
+/// A world to start: a backend and a number of ranks.
+///
+/// [`run`] is what most programs want: it reads the environment. `World` starts a world chosen
+/// in code, which tests and libraries that need a fixed size use.
+///
+/// ```
+/// let squares = dlp::World::threads(4).run(|| {
+///     let mine: Vec<u64> = dlp::split_block(0..8u64).map(|x| x * x).collect();
+///     dlp::gather(mine).map(|all| all.concat())
+/// });
+/// assert_eq!(squares, Some(vec![0, 1, 4, 9, 16, 25, 36, 49]));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct World {
+    config: Config,
+}
+
+impl World {
+    /// The world the environment asks for: `DLP_BACKEND` (`serial`, `threads`; default
+    /// `threads`) and `DLP_THREADS` (the number of rank-threads; default one per core).
+    pub fn from_env() -> Result<World, ConfigError> {
+        World::from_env_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`World::from_env`], reading variables through `var` instead of the process
+    /// environment.
+    ///
+    /// ```
+    /// let world = dlp::World::from_env_vars(|name| match name {
+    ///     "DLP_THREADS" => Some("3".to_owned()),
+    ///     _ => None,
+    /// })
+    /// .unwrap();
+    /// assert_eq!(world.size(), 3);
+    /// ```
+    pub fn from_env_vars(var: impl Fn(&str) -> Option<String>) -> Result<World, ConfigError> {
+        Config::from_vars(var).map(|config| World { config })
+    }
+
+    /// A world of one rank, the calling thread.
+    ///
+    /// ```
+    /// assert_eq!(dlp::World::serial().run(dlp::size), 1);
+    /// ```
+    pub fn serial() -> World {
+        World { config: Config { backend: Backend::Serial, size: 1 } }
+    }
+
+    /// A world of `ranks` rank-threads; rank 0 is the calling thread.
+    ///
+    /// # Panics
+    /// If `ranks` is 0.
+    ///
+    /// ```
+    /// assert_eq!(dlp::World::threads(5).run(|| dlp::all_gather(dlp::rank())), vec![0, 1, 2, 3, 4]);
+    /// ```
+    pub fn threads(ranks: usize) -> World {
+        assert!(ranks > 0, "dlp: a world needs at least one rank, not 0");
+        World { config: Config { backend: Backend::Threads, size: ranks } }
+    }
+
+    /// The backend the world runs on.
+    pub fn backend(&self) -> Backend {
+        self.config.backend
+    }
+
+    /// The number of ranks.
+    pub fn size(&self) -> usize {
+        self.config.size
+    }
+
+    /// Runs `body` on every rank and returns the main rank's result.
+    ///
+    /// # Panics
+    /// If any rank panics: every rank is stopped, and the panic is re-raised on the calling
+    /// thread with the message of its [`Failure`], `rank R panicked at item I: ...`.
+    pub fn run<R>(&self, body: impl Fn() -> R + Sync) -> R {
+        self.try_run(body).unwrap_or_else(|failure| resume_unwind(Box::new(failure.to_string())))
+    }
+
+    /// Runs `body` on every rank; returns the main rank's result, or the first rank's panic.
+    ///
+    /// The failing rank's panic message is printed as usual, followed by a line that names the
+    /// rank and item; the other ranks are stopped at their next call into dlp.
+    ///
+    /// ```
+    /// let failure = dlp::World::threads(2).try_run(|| {
+    ///     if dlp::rank() == 1 { panic!("no data on this node"); }
+    ///     dlp::barrier(); // rank 0 is woken out of the barrier, not left hanging
+    /// });
+    /// assert_eq!(failure.unwrap_err().to_string(), "rank 1 panicked: no data on this node");
+    /// ```
+    pub fn try_run<R>(&self, body: impl Fn() -> R + Sync) -> Result<R, Failure> {
+        match (self.config.backend, self.config.size) {
+            (Backend::Serial, _) | (Backend::Threads, 1) => {
+                let _rank = context::enter(RankContext::new(0, 1, Link::Solo));
+                run_guarded(0, 1, &body)
+                    .map_err(|failure| failure.expect("a lone rank is never stopped by another"))
+            }
+            (Backend::Threads, size) => threads::launch(size, &body),
+        }
+    }
+}
+
+/// Runs `body` on every rank of the world the environment asks for, and returns the main rank's
+/// result. This is what `#[dlp::main]` expands to.
+///
+/// Every rank runs the same code (SPMD); rank 0 is the main rank. See [`World::from_env`] for
+/// the environment variables. Called from inside a world, `run` just calls `body` on the current
+/// rank.
+///
+/// # Panics
+/// If the environment is misconfigured (the message names the variable and what it accepts), or
+/// if any rank panics (see [`World::run`]).
+///
+/// ```
+/// let total = dlp::run(|| {
+///     let mut mine = Vec::new();
+///     for x in dlp::split_managed(0..1000u64) {
+///         mine.push(x * x);
+///     }
+///     dlp::gather(mine).map(|all| all.concat().len())
+/// });
+/// assert_eq!(total, Some(1000));
+/// ```
+pub fn run<R>(body: impl Fn() -> R + Sync) -> R {
+    if context::current().is_some() {
+        return body();
+    }
+    let world = World::from_env().unwrap_or_else(|error| panic!("dlp: {error}"));
+    world.run(body)
+}
