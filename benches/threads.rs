@@ -1,1 +1,281 @@
-fn main() {}
+//! dlp on the threads backend against rayon on the same number of threads, in one process.
+//!
+//! `cargo bench --bench threads` (set `DLP_THREADS` to choose the thread count; default: one
+//! per core); `-- light`, `-- heavy`, `-- skew` or `-- startup` runs only those sections,
+//! `-- --quick` fewer repetitions.
+//!
+//! The machines this runs on are shared and noisy, so each run of a dlp variant is paired with
+//! the rayon run next to it (their order alternates), and the ratio reported is the median of
+//! those per-run ratios, which slow drifts in the machine's load do not bias. Prints medians, and the ratio of each dlp variant to rayon (lower is better; 1.00
+//! is parity). Workloads:
+//! - the seed kernel f(n) = ln(n+1)/sqrt(n+1) over n in 0..4^10, once per item (light) and 200
+//!   times per item (heavy), every result collected on the main rank;
+//! - the skew workload: 400 CPU-bound tasks (40 of 20 ms, 360 of 1 ms) in a seeded shuffled
+//!   order, busy-waiting on the thread's CPU clock: makespan against the ideal, total work / ranks.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use dlp::{Split, World};
+use rayon::prelude::*;
+
+const ITEMS: u64 = 1 << 20; // 4^10
+const HEAVY_REPEATS: u32 = 200;
+
+fn kernel(n: u64) -> f64 {
+    let x = (n + 1) as f64;
+    x.ln() / x.sqrt()
+}
+
+fn heavy_kernel(n: u64) -> f64 {
+    (0..HEAVY_REPEATS).map(|_| kernel(black_box(n))).sum()
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Times `body` on the main rank, from a barrier to the end of `body` (which ends in a
+/// collective, so every rank's work is included).
+fn timed_in_world<R>(body: impl FnOnce() -> R) -> Duration {
+    dlp::barrier();
+    let started = Instant::now();
+    black_box(body());
+    started.elapsed()
+}
+
+struct Row {
+    name: String,
+    samples: Vec<Duration>,
+}
+
+/// Prints each row's median time and the median of its per-run ratios to `baseline`.
+fn print_rows(title: &str, baseline_name: &str, baseline: &[Duration], rows: &[Row]) {
+    println!("\n{title}");
+    let ratio_header = format!("/ {baseline_name}");
+    println!("  {:<44} {:>11} {ratio_header:>9}", "variant", "median");
+    for row in rows {
+        let mut ratios: Vec<f64> = row
+            .samples
+            .iter()
+            .zip(baseline.iter().cycle())
+            .map(|(time, base)| time.as_secs_f64() / base.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let ratio = ratios[ratios.len() / 2];
+        let time = median(row.samples.clone()).as_secs_f64() * 1e3;
+        println!("  {:<44} {time:>8.2} ms {ratio:>9.3}", row.name);
+    }
+}
+
+/// The kernel benchmark: dlp variants and rayon, rayon running before the dlp variants on odd
+/// runs and after them on even runs.
+fn kernel_rows(
+    ranks: usize,
+    pool: &rayon::ThreadPool,
+    heavy: bool,
+    reps: usize,
+) -> (Vec<Duration>, Vec<Row>) {
+    let f: fn(u64) -> f64 = if heavy { heavy_kernel } else { kernel };
+    let dlp_variants: [(&str, Split, bool); 4] = [
+        ("dlp managed (adaptive) + gather", Split::managed(), false),
+        ("dlp block + gather", Split::block(), false),
+        ("dlp round_robin + gather", Split::round_robin(), false),
+        (
+            "dlp block + gather + concat (in order)",
+            Split::block(),
+            true,
+        ),
+    ];
+    let (rayon_slot, serial_slot) = (dlp_variants.len(), dlp_variants.len() + 1);
+    let samples: Vec<Vec<Duration>> = World::threads(ranks).run(|| {
+        let mut samples = vec![Vec::new(); dlp_variants.len() + 2];
+        let run_rayon = |samples: &mut Vec<Vec<Duration>>| {
+            dlp::barrier();
+            if dlp::is_main() {
+                let started = Instant::now();
+                let all: Vec<f64> = pool.install(|| (0..ITEMS).into_par_iter().map(f).collect());
+                black_box(all);
+                samples[rayon_slot].push(started.elapsed());
+            }
+            dlp::barrier();
+        };
+        for rep in 0..reps {
+            if rep % 2 == 1 {
+                run_rayon(&mut samples);
+            }
+            for (slot, (_, split, concat)) in dlp_variants.iter().enumerate() {
+                let time = timed_in_world(|| {
+                    let mine: Vec<f64> = split.over(0..ITEMS).map(f).collect();
+                    let all = dlp::gather(mine);
+                    if *concat {
+                        all.map(|all| all.concat().len())
+                    } else {
+                        all.map(|all| all.len())
+                    }
+                });
+                samples[slot].push(time);
+            }
+            if rep % 2 == 0 {
+                run_rayon(&mut samples);
+            }
+            if dlp::is_main() {
+                let started = Instant::now();
+                let all: Vec<f64> = (0..ITEMS).map(f).collect();
+                black_box(all);
+                samples[serial_slot].push(started.elapsed());
+            }
+            dlp::barrier();
+        }
+        samples
+    });
+    let mut rows: Vec<Row> = dlp_variants
+        .iter()
+        .zip(&samples)
+        .map(|((name, ..), samples)| Row {
+            name: name.to_string(),
+            samples: samples.clone(),
+        })
+        .collect();
+    rows.push(Row {
+        name: "rayon into_par_iter().map().collect()".into(),
+        samples: samples[rayon_slot].clone(),
+    });
+    rows.push(Row {
+        name: "serial (1 thread)".into(),
+        samples: samples[serial_slot].clone(),
+    });
+    (samples[rayon_slot].clone(), rows)
+}
+
+/// Busy-waits for `duration` of this thread's CPU time, so that the work is the same whatever
+/// else the machine runs.
+fn burn_cpu(duration: Duration) {
+    fn thread_cpu_time() -> Duration {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid timespec for clock_gettime to write.
+        let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+        assert_eq!(status, 0, "the thread CPU clock is readable");
+        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    }
+    let end = thread_cpu_time() + duration;
+    while thread_cpu_time() < end {
+        std::hint::spin_loop();
+    }
+}
+
+/// 40 tasks of 20 ms and 360 of 1 ms, shuffled with a fixed seed (Fisher-Yates, xorshift64).
+fn skew_tasks() -> Vec<Duration> {
+    let mut tasks: Vec<Duration> = (0..400)
+        .map(|i| Duration::from_millis(if i < 40 { 20 } else { 1 }))
+        .collect();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..tasks.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        tasks.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    tasks
+}
+
+fn skew_rows(ranks: usize, pool: &rayon::ThreadPool, reps: usize) -> (Duration, Vec<Row>) {
+    let tasks = skew_tasks();
+    let ideal = tasks.iter().sum::<Duration>() / ranks as u32;
+    let variants: [(&str, Split); 5] = [
+        ("dlp managed (adaptive)", Split::managed()),
+        ("dlp managed chunk 1", Split::managed().chunk(1)),
+        ("dlp guided", Split::guided()),
+        ("dlp round_robin", Split::round_robin()),
+        ("dlp block", Split::block()),
+    ];
+    let samples: Vec<Vec<Duration>> = World::threads(ranks).run(|| {
+        let mut samples = vec![Vec::new(); variants.len() + 1];
+        for _ in 0..reps {
+            for (slot, (_, split)) in variants.iter().enumerate() {
+                samples[slot].push(timed_in_world(|| {
+                    for &task in split.over(&tasks) {
+                        burn_cpu(task);
+                    }
+                    dlp::barrier();
+                }));
+            }
+            dlp::barrier();
+            if dlp::is_main() {
+                let started = Instant::now();
+                pool.install(|| tasks.par_iter().for_each(|&task| burn_cpu(task)));
+                samples[variants.len()].push(started.elapsed());
+            }
+        }
+        samples
+    });
+    let mut rows: Vec<Row> = variants
+        .iter()
+        .zip(&samples)
+        .map(|((name, _), samples)| Row {
+            name: name.to_string(),
+            samples: samples.clone(),
+        })
+        .collect();
+    rows.push(Row {
+        name: "rayon par_iter().for_each()".into(),
+        samples: samples[variants.len()].clone(),
+    });
+    (ideal, rows)
+}
+
+fn main() {
+    let sections: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    let wanted = |section: &str| sections.is_empty() || sections.iter().any(|s| s == section);
+    let ranks = World::from_env()
+        .unwrap_or_else(|error| panic!("{error}"))
+        .size();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(ranks)
+        .build()
+        .expect("a rayon pool");
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let (kernel_reps, heavy_reps, skew_reps) = if quick { (3, 1, 1) } else { (31, 9, 7) };
+    println!("dlp vs rayon, {ranks} threads each, in one process");
+    println!("median time, and median of the per-run ratios to the baseline");
+
+    if wanted("startup") {
+        let startup: Vec<Duration> = (0..51)
+            .map(|_| {
+                let started = Instant::now();
+                World::threads(ranks).run(dlp::barrier);
+                started.elapsed()
+            })
+            .collect();
+        let micros = median(startup).as_secs_f64() * 1e6;
+        println!("\nstarting and ending a world of {ranks} rank-threads: {micros:.1} us");
+    }
+    if wanted("light") {
+        let (rayon, rows) = kernel_rows(ranks, &pool, false, kernel_reps);
+        let title =
+            format!("light kernel: f(n) over {ITEMS} items, once per item; {kernel_reps} runs");
+        print_rows(&title, "rayon", &rayon, &rows);
+    }
+    if wanted("heavy") {
+        let (rayon, rows) = kernel_rows(ranks, &pool, true, heavy_reps);
+        let title = format!(
+            "heavy kernel: f(n) {HEAVY_REPEATS} times per item, {ITEMS} items; {heavy_reps} runs"
+        );
+        print_rows(&title, "rayon", &rayon, &rows);
+    }
+    if wanted("skew") {
+        let (ideal, rows) = skew_rows(ranks, &pool, skew_reps);
+        let ideal_ms = ideal.as_secs_f64() * 1e3;
+        let title = format!(
+            "skew: 40 x 20 ms + 360 x 1 ms of CPU, shuffled; ideal {ideal_ms:.1} ms; {skew_reps} runs"
+        );
+        print_rows(&title, "ideal", &[ideal], &rows);
+    }
+}

@@ -62,7 +62,9 @@ pub fn broadcast<T: Message>(value: Option<T>) -> T {
 
 #[track_caller]
 fn root_passed_none(operation: &str) -> ! {
-    misuse(format!("{operation}: the main rank passed None; it must pass Some(value)"))
+    misuse(format!(
+        "{operation}: the main rank passed None; it must pass Some(value)"
+    ))
 }
 
 #[track_caller]
@@ -76,7 +78,9 @@ fn broadcast_in<T: Message>(
     if rank.rank == 0 {
         let value = value.unwrap_or_else(|| root_passed_none(operation));
         let copy = Arc::new(message::encode(&value, operation));
-        let parts = (0..rank.size).map(|to| (to != 0).then(|| Arc::clone(&copy))).collect();
+        let parts = (0..rank.size)
+            .map(|to| (to != 0).then(|| Arc::clone(&copy)))
+            .collect();
         world.distribute::<Option<Arc<Vec<u8>>>>(0, call, operation, Some(parts));
         value
     } else {
@@ -167,7 +171,11 @@ pub fn reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> Option<T> {
         None => Some(vec![value]),
         Some((rank, world)) => world.gather(rank.rank, rank.next_call(), "reduce", value),
     };
-    all.map(|all| all.into_iter().reduce(combine).expect("a world has at least one rank"))
+    all.map(|all| {
+        all.into_iter()
+            .reduce(combine)
+            .expect("a world has at least one rank")
+    })
 }
 
 /// The ranks' values combined with `combine` (in rank order, as [`reduce`]), on every rank.
@@ -182,6 +190,10 @@ pub fn all_reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> T {
     };
     let combined = world
         .gather(rank.rank, rank.next_call(), "all_reduce", value)
-        .map(|all| all.into_iter().reduce(combine).expect("a world has at least one rank"));
+        .map(|all| {
+            all.into_iter()
+                .reduce(combine)
+                .expect("a world has at least one rank")
+        });
     broadcast_in(&rank, &world, "all_reduce", combined)
 }

@@ -3,6 +3,11 @@
 use std::fmt;
 
 /// Where the ranks of a world run.
+///
+/// ```
+/// assert_eq!(dlp::World::threads(4).backend(), dlp::Backend::Threads);
+/// assert_eq!(dlp::World::serial().backend(), dlp::Backend::Serial);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Backend {
@@ -103,13 +108,21 @@ mod tests {
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_vars(|name| {
-            vars.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned())
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
         })
     }
 
     #[test]
     fn threads_is_the_default_with_one_rank_per_core() {
-        assert_eq!(config(&[]), Ok(Config { backend: Backend::Threads, size: cores() }));
+        assert_eq!(
+            config(&[]),
+            Ok(Config {
+                backend: Backend::Threads,
+                size: cores()
+            })
+        );
     }
 
     #[test]
@@ -121,7 +134,13 @@ mod tests {
     #[test]
     fn serial_has_one_rank() {
         let serial = config(&[("DLP_BACKEND", "serial"), ("DLP_THREADS", "4")]).unwrap();
-        assert_eq!(serial, Config { backend: Backend::Serial, size: 1 });
+        assert_eq!(
+            serial,
+            Config {
+                backend: Backend::Serial,
+                size: 1
+            }
+        );
     }
 
     #[test]
@@ -130,11 +149,17 @@ mod tests {
             let error = config(&[("DLP_THREADS", bad)]).unwrap_err();
             assert_eq!(error, ConfigError::BadThreads(bad.to_owned()));
             let text = error.to_string();
-            assert!(text.contains("DLP_THREADS") && text.contains("at least 1"), "{text}");
+            assert!(
+                text.contains("DLP_THREADS") && text.contains("at least 1"),
+                "{text}"
+            );
         }
         let error = config(&[("DLP_BACKEND", "gpu")]).unwrap_err();
-        assert_eq!(error.to_string(), "DLP_BACKEND=\"gpu\" is not a backend: use one of serial, \
-            threads, mpi, or unset it to run on threads");
+        assert_eq!(
+            error.to_string(),
+            "DLP_BACKEND=\"gpu\" is not a backend: use one of serial, \
+            threads, mpi, or unset it to run on threads"
+        );
         let mpi = config(&[("DLP_BACKEND", "mpi")]).unwrap_err();
         assert!(mpi.to_string().contains("no MPI backend"));
     }

@@ -26,7 +26,12 @@ pub(crate) struct RankContext {
 
 impl RankContext {
     pub(crate) fn new(rank: usize, size: usize, link: Link) -> Self {
-        RankContext { rank, size, link, calls: Cell::new(0) }
+        RankContext {
+            rank,
+            size,
+            link,
+            calls: Cell::new(0),
+        }
     }
 
     /// Numbers the next collective call of this rank.

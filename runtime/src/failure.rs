@@ -6,16 +6,27 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 thread_local! {
-    /// The index of the item this thread is processing in a split or map, for failure reports.
-    static CURRENT_ITEM: Cell<Option<usize>> = const { Cell::new(None) };
+    /// The index of the item whose processing panicked, published by the innermost split or map
+    /// being unwound, for the failure report.
+    static FAILED_ITEM: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
-pub(crate) fn set_current_item(item: Option<usize>) {
-    CURRENT_ITEM.with(|current| current.set(item));
+/// Called by a split or map dropped during unwinding with the item it was processing: the
+/// innermost one is dropped first, and its item is the one that failed.
+pub(crate) fn unwinding_through_item(item: Option<usize>) {
+    if std::thread::panicking() {
+        FAILED_ITEM.with(|failed| {
+            if failed.get().is_none() {
+                failed.set(item);
+            }
+        });
+    }
 }
 
-pub(crate) fn current_item() -> Option<usize> {
-    CURRENT_ITEM.with(Cell::get)
+/// Forgets an item published by a panic that the user's code caught, so that it is not
+/// reported for a later one.
+pub(crate) fn forget_failed_item() {
+    FAILED_ITEM.with(|failed| failed.set(None));
 }
 
 /// The first panic of a world: which rank, at which item, and what it said.
@@ -51,7 +62,11 @@ impl Failure {
         } else {
             "a panic with a non-string payload".to_owned()
         };
-        Failure { rank, item, message }
+        Failure {
+            rank,
+            item,
+            message,
+        }
     }
 
     /// The rank that panicked.
@@ -73,7 +88,11 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.item {
-            Some(item) => write!(f, "rank {} panicked at item {item}: {}", self.rank, self.message),
+            Some(item) => write!(
+                f,
+                "rank {} panicked at item {item}: {}",
+                self.rank, self.message
+            ),
             None => write!(f, "rank {} panicked: {}", self.rank, self.message),
         }
     }
@@ -104,11 +123,9 @@ pub(crate) fn run_guarded<R>(
     size: usize,
     body: &impl Fn() -> R,
 ) -> Result<R, Option<Failure>> {
-    let enclosing = current_item();
-    set_current_item(None);
+    let enclosing = FAILED_ITEM.with(|failed| failed.take());
     let outcome = catch_unwind(AssertUnwindSafe(body));
-    let item = current_item();
-    set_current_item(enclosing);
+    let item = FAILED_ITEM.with(|failed| failed.replace(enclosing));
     outcome.map_err(|payload| {
         if payload.is::<Stopped>() {
             return None;

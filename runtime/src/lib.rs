@@ -25,6 +25,8 @@
 //! that waits in a collective that another rank has returned without calling gets an error
 //! instead of a hang.
 
+#![warn(missing_docs)]
+
 mod collectives;
 mod config;
 mod context;

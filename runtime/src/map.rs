@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::collectives::team;
-use crate::failure::{current_item, set_current_item, stop};
+use crate::failure::{stop, unwinding_through_item};
 use crate::message::Message;
 use crate::split::{Share, Split};
 use crate::threads::{ThreadWorld, Wake};
@@ -27,7 +27,11 @@ struct Inbox<R> {
 impl<R> Results<R> {
     fn new(workers: usize) -> Self {
         Results {
-            inbox: Mutex::new(Inbox { results: Vec::new(), workers_busy: workers, cancelled: false }),
+            inbox: Mutex::new(Inbox {
+                results: Vec::new(),
+                workers_busy: workers,
+                cancelled: false,
+            }),
             arrived: Condvar::new(),
         }
     }
@@ -70,7 +74,8 @@ struct Mapping<I: Iterator, F, R> {
     workers: Option<(Arc<Results<R>>, Arc<ThreadWorld>)>,
     received: VecDeque<(usize, R)>,
     own_share_done: bool,
-    enclosing_item: Option<usize>,
+    /// The index of the result last yielded: the item the caller is processing.
+    current: Option<usize>,
 }
 
 impl<I, F, R> Mapping<I, F, R>
@@ -81,7 +86,6 @@ where
 {
     /// Starts a map on this rank. Worker ranks process their whole share here and get `None`.
     fn start(split: Split, function: F, items: I) -> Option<Self> {
-        let enclosing_item = current_item();
         let Some((rank, world)) = team() else {
             let share = split.over(items);
             return Some(Mapping {
@@ -90,11 +94,13 @@ where
                 workers: None,
                 received: VecDeque::new(),
                 own_share_done: false,
-                enclosing_item,
+                current: None,
             });
         };
         let call = rank.next_call();
-        let results = world.join(rank.rank, call, "map", None, || Results::<R>::new(rank.size - 1));
+        let results = world.join(rank.rank, call, "map", None, || {
+            Results::<R>::new(rank.size - 1)
+        });
         let share = split.over(items);
         if rank.rank != 0 {
             work(share, function, &results);
@@ -108,7 +114,7 @@ where
             workers: Some((results, world)),
             received: VecDeque::new(),
             own_share_done: false,
-            enclosing_item,
+            current: None,
         })
     }
 
@@ -116,7 +122,7 @@ where
     fn next_indexed(&mut self) -> Option<(usize, R)> {
         loop {
             if let Some((index, result)) = self.received.pop_front() {
-                set_current_item(Some(index));
+                self.current = Some(index);
                 return Some((index, result));
             }
             if let Some((results, world)) = &self.workers {
@@ -128,7 +134,10 @@ where
                             drop(inbox);
                             stop();
                         }
-                        inbox = results.arrived.wait(inbox).unwrap_or_else(PoisonError::into_inner);
+                        inbox = results
+                            .arrived
+                            .wait(inbox)
+                            .unwrap_or_else(PoisonError::into_inner);
                     }
                 }
                 if !inbox.results.is_empty() {
@@ -137,12 +146,18 @@ where
                 }
             }
             if self.own_share_done {
-                set_current_item(self.enclosing_item);
+                self.current = None;
                 return None;
             }
-            // Received results go first; the main rank computes while none are waiting.
+            // Received results go first; the main rank computes while none are waiting. If the
+            // function panics, the share reports the item, not this map.
+            self.current = None;
             match self.share.next_indexed() {
-                Some((index, item)) => return Some((index, (self.function)(item))),
+                Some((index, item)) => {
+                    let result = (self.function)(item);
+                    self.current = Some(index);
+                    return Some((index, result));
+                }
                 None => self.own_share_done = true,
             }
         }
@@ -151,6 +166,7 @@ where
 
 impl<I: Iterator, F, R> Drop for Mapping<I, F, R> {
     fn drop(&mut self) {
+        unwinding_through_item(self.current);
         if let Some((results, _)) = &self.workers {
             results.lock().cancelled = true;
         }
@@ -158,11 +174,15 @@ impl<I: Iterator, F, R> Drop for Mapping<I, F, R> {
 }
 
 /// A worker rank's side of a map: process the share, handing results over chunk by chunk.
-fn work<I: Iterator, R>(mut share: Share<I>, mut function: impl FnMut(I::Item) -> R, results: &Results<R>) {
+fn work<I: Iterator, R>(
+    mut share: Share<I>,
+    mut function: impl FnMut(I::Item) -> R,
+    results: &Results<R>,
+) {
     let mut batch = Vec::new();
     while let Some((index, item)) = share.next_indexed() {
         batch.push((index, function(item)));
-        if share.at_chunk_end() && !results.deliver(&mut batch) {
+        if share.at_run_end() && !results.deliver(&mut batch) {
             break;
         }
     }
@@ -172,6 +192,14 @@ fn work<I: Iterator, R>(mut share: Share<I>, mut function: impl FnMut(I::Item) -
 
 /// The results of [`map_unordered`]: on the main rank, every result as soon as it is ready; on
 /// the other ranks, nothing.
+///
+/// ```
+/// let counts = dlp::World::threads(3).run(|| {
+///     let results: dlp::MapUnordered<_, _, u64> = dlp::map_unordered(|x: u64| x + 1, 0..30);
+///     dlp::all_gather(results.count())
+/// });
+/// assert_eq!(counts, vec![30, 0, 0]);
+/// ```
 pub struct MapUnordered<I: Iterator, F, R> {
     mapping: Option<Mapping<I, F, R>>,
 }
@@ -191,6 +219,11 @@ where
 
 /// The results of [`map_ordered`]: on the main rank, every result in the order of the items;
 /// on the other ranks, nothing.
+///
+/// ```
+/// let doubled = dlp::World::threads(3).run(|| dlp::map_ordered(|x: u64| 2 * x, 0..5).collect::<Vec<_>>());
+/// assert_eq!(doubled, vec![0, 2, 4, 6, 8]);
+/// ```
 pub struct MapOrdered<I: Iterator, F, R> {
     mapping: Option<Mapping<I, F, R>>,
     waiting: BTreeMap<usize, R>,
@@ -239,7 +272,9 @@ impl Split {
         F: FnMut(I::Item) -> R,
         R: Message,
     {
-        MapUnordered { mapping: Mapping::start(self, function, items.into_iter()) }
+        MapUnordered {
+            mapping: Mapping::start(self, function, items.into_iter()),
+        }
     }
 
     /// [`map_ordered`] with this split.

@@ -27,6 +27,16 @@ pub struct World {
 impl World {
     /// The world the environment asks for: `DLP_BACKEND` (`serial`, `threads`; default
     /// `threads`) and `DLP_THREADS` (the number of rank-threads; default one per core).
+    ///
+    /// `DLP_THREADS` is checked even when `DLP_BACKEND=serial`, so that a typo never goes
+    /// unseen; the error names the variable, the value and what it accepts.
+    ///
+    /// ```
+    /// match dlp::World::from_env() {
+    ///     Ok(world) => println!("{} ranks on {:?}", world.size(), world.backend()),
+    ///     Err(error) => eprintln!("{error}"),
+    /// }
+    /// ```
     pub fn from_env() -> Result<World, ConfigError> {
         World::from_env_vars(|name| std::env::var(name).ok())
     }
@@ -52,7 +62,12 @@ impl World {
     /// assert_eq!(dlp::World::serial().run(dlp::size), 1);
     /// ```
     pub fn serial() -> World {
-        World { config: Config { backend: Backend::Serial, size: 1 } }
+        World {
+            config: Config {
+                backend: Backend::Serial,
+                size: 1,
+            },
+        }
     }
 
     /// A world of `ranks` rank-threads; rank 0 is the calling thread.
@@ -65,15 +80,28 @@ impl World {
     /// ```
     pub fn threads(ranks: usize) -> World {
         assert!(ranks > 0, "dlp: a world needs at least one rank, not 0");
-        World { config: Config { backend: Backend::Threads, size: ranks } }
+        World {
+            config: Config {
+                backend: Backend::Threads,
+                size: ranks,
+            },
+        }
     }
 
     /// The backend the world runs on.
+    ///
+    /// ```
+    /// assert_eq!(dlp::World::threads(2).backend(), dlp::Backend::Threads);
+    /// ```
     pub fn backend(&self) -> Backend {
         self.config.backend
     }
 
     /// The number of ranks.
+    ///
+    /// ```
+    /// assert_eq!(dlp::World::threads(6).size(), 6);
+    /// ```
     pub fn size(&self) -> usize {
         self.config.size
     }
@@ -84,7 +112,8 @@ impl World {
     /// If any rank panics: every rank is stopped, and the panic is re-raised on the calling
     /// thread with the message of its [`Failure`], `rank R panicked at item I: ...`.
     pub fn run<R>(&self, body: impl Fn() -> R + Sync) -> R {
-        self.try_run(body).unwrap_or_else(|failure| resume_unwind(Box::new(failure.to_string())))
+        self.try_run(body)
+            .unwrap_or_else(|failure| resume_unwind(Box::new(failure.to_string())))
     }
 
     /// Runs `body` on every rank; returns the main rank's result, or the first rank's panic.
@@ -132,10 +161,13 @@ impl World {
 /// });
 /// assert_eq!(total, Some(1000));
 /// ```
+#[track_caller]
 pub fn run<R>(body: impl Fn() -> R + Sync) -> R {
     if context::current().is_some() {
         return body();
     }
-    let world = World::from_env().unwrap_or_else(|error| panic!("dlp: {error}"));
-    world.run(body)
+    match World::from_env() {
+        Ok(world) => world.run(body),
+        Err(error) => panic!("dlp: {error}"),
+    }
 }

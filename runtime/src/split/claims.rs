@@ -17,7 +17,10 @@ pub(crate) struct Claims {
 
 impl Claims {
     pub(crate) fn new(length: Option<usize>) -> Self {
-        Claims { next: AtomicUsize::new(0), length }
+        Claims {
+            next: AtomicUsize::new(0),
+            length,
+        }
     }
 
     /// The length of the iterable, if known.
@@ -29,9 +32,8 @@ impl Claims {
     /// unknown length the chunk may lie past the end: the rank finds that out from its iterator.
     pub(crate) fn claim(&self, want: Want, ranks: usize) -> Option<Range<usize>> {
         match (want, self.length) {
-            (Want::Exactly(wanted), _) | (Want::About(wanted) | Want::Share { min: wanted, .. }, None) => {
-                self.take(wanted)
-            }
+            (Want::Exactly(wanted), _)
+            | (Want::About(wanted) | Want::Share { min: wanted, .. }, None) => self.take(wanted),
             (Want::About(wanted), Some(length)) => {
                 // Never take more than a 1/(2 ranks) share of what is left, so the last chunks
                 // shrink and the ranks finish together. A stale read only makes this less exact.
@@ -77,9 +79,10 @@ mod tests {
     #[test]
     fn guided_chunks_shrink_with_what_is_left() {
         let claims = Claims::new(Some(100));
-        let chunks: Vec<usize> = std::iter::from_fn(|| claims.claim(Want::Share { min: 2, divisor: 4 }, 4))
-            .map(|range| range.len())
-            .collect();
+        let chunks: Vec<usize> =
+            std::iter::from_fn(|| claims.claim(Want::Share { min: 2, divisor: 4 }, 4))
+                .map(|range| range.len())
+                .collect();
         assert_eq!(chunks.iter().sum::<usize>(), 100);
         assert_eq!(&chunks[..4], &[25, 19, 14, 11]);
         assert!(chunks.windows(2).all(|pair| pair[0] >= pair[1]));
@@ -98,7 +101,10 @@ mod tests {
     #[test]
     fn unknown_lengths_hand_out_what_is_asked() {
         let claims = Claims::new(None);
-        assert_eq!(claims.claim(Want::Share { min: 3, divisor: 2 }, 2), Some(0..3));
+        assert_eq!(
+            claims.claim(Want::Share { min: 3, divisor: 2 }, 2),
+            Some(0..3)
+        );
         assert_eq!(claims.claim(Want::About(5), 2), Some(3..8));
     }
 }

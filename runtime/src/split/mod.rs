@@ -23,6 +23,13 @@ use share::{Plan, collected, exact_length};
 /// | `Block` | a contiguous near-even block per rank, the first `len % size` one item longer | `static` |
 /// | `Managed` | whichever rank asks first for the next chunk (adaptive by default) | `dynamic, chunk` |
 /// | `Guided` | the same, with chunks of the remaining items / size, at least `chunk` | `guided, chunk` |
+///
+/// ```
+/// use dlp::{Schedule, Split};
+/// let split = Split::with_schedule(Schedule::Guided);
+/// assert_eq!(split, Split::guided());
+/// assert_eq!(split.schedule(), Schedule::Guided);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Schedule {
@@ -82,29 +89,72 @@ impl Default for Split {
 
 impl Split {
     /// Item `i` goes to rank `i % size`; see [`split_round_robin`].
+    ///
+    /// ```
+    /// let mine: Vec<u8> = dlp::World::threads(2).run(|| dlp::Split::round_robin().over(0..5).collect());
+    /// assert_eq!(mine, vec![0, 2, 4]);
+    /// ```
     pub const fn round_robin() -> Split {
-        Split { schedule: Schedule::RoundRobin, chunk: None }
+        Split {
+            schedule: Schedule::RoundRobin,
+            chunk: None,
+        }
     }
 
     /// Contiguous near-even blocks; see [`split_block`].
+    ///
+    /// ```
+    /// let mine: Vec<u8> = dlp::World::threads(2).run(|| dlp::Split::block().over(0..5).collect());
+    /// assert_eq!(mine, vec![0, 1, 2]);
+    /// ```
     pub const fn block() -> Split {
-        Split { schedule: Schedule::Block, chunk: None }
+        Split {
+            schedule: Schedule::Block,
+            chunk: None,
+        }
     }
 
     /// Dynamic, with adaptive chunks unless [`chunk`](Split::chunk) fixes them; see
     /// [`split_managed`].
+    ///
+    /// ```
+    /// let total = dlp::World::threads(3).run(|| {
+    ///     dlp::all_reduce(dlp::Split::managed().over(1..=10u32).sum::<u32>(), |a, b| a + b)
+    /// });
+    /// assert_eq!(total, 55);
+    /// ```
     pub const fn managed() -> Split {
-        Split { schedule: Schedule::Managed, chunk: None }
+        Split {
+            schedule: Schedule::Managed,
+            chunk: None,
+        }
     }
 
     /// Dynamic, with shrinking chunks; see [`split_guided`].
+    ///
+    /// ```
+    /// let count = dlp::World::threads(2).run(|| {
+    ///     dlp::all_reduce(dlp::Split::guided().chunk(8).over(0..100).count(), |a, b| a + b)
+    /// });
+    /// assert_eq!(count, 100);
+    /// ```
     pub const fn guided() -> Split {
-        Split { schedule: Schedule::Guided, chunk: None }
+        Split {
+            schedule: Schedule::Guided,
+            chunk: None,
+        }
     }
 
     /// The split with this schedule and default chunks.
+    ///
+    /// ```
+    /// assert_eq!(dlp::Split::with_schedule(dlp::Schedule::Block), dlp::Split::block());
+    /// ```
     pub const fn with_schedule(schedule: Schedule) -> Split {
-        Split { schedule, chunk: None }
+        Split {
+            schedule,
+            chunk: None,
+        }
     }
 
     /// Sets the chunk size: dealt chunks for `round_robin`, claimed chunks for `managed`, the
@@ -129,15 +179,27 @@ impl Split {
             "dlp: the block split has one block per rank and takes no chunk size; use \
              round_robin, managed or guided to set one"
         );
-        Split { chunk: Some(chunk), ..self }
+        Split {
+            chunk: Some(chunk),
+            ..self
+        }
     }
 
     /// The schedule.
+    ///
+    /// ```
+    /// assert_eq!(dlp::Split::default().schedule(), dlp::Schedule::Managed);
+    /// ```
     pub fn schedule(&self) -> Schedule {
         self.schedule
     }
 
     /// The chunk size set with [`chunk`](Split::chunk), if any.
+    ///
+    /// ```
+    /// assert_eq!(dlp::Split::managed().chunk(16).chunk_size(), Some(16));
+    /// assert_eq!(dlp::Split::managed().chunk_size(), None);
+    /// ```
     pub fn chunk_size(&self) -> Option<usize> {
         self.chunk.map(NonZeroUsize::get)
     }
@@ -148,11 +210,20 @@ impl Split {
     /// iterable with the same items; where the lengths are known and differ, the rank that
     /// notices panics with a message that says so. `block` needs the length: an iterable without
     /// an exact size hint is collected first.
+    ///
+    /// ```
+    /// let words = ["alpha", "beta", "gamma", "delta"];
+    /// let lengths = dlp::World::threads(2).run(|| {
+    ///     let mine: Vec<usize> = dlp::Split::block().over(words).map(str::len).collect();
+    ///     dlp::gather(mine).map(|all| all.concat())
+    /// });
+    /// assert_eq!(lengths, Some(vec![5, 4, 5, 5]));
+    /// ```
     pub fn over<I: IntoIterator>(self, items: I) -> Share<I::IntoIter> {
         let items = items.into_iter();
         let alone = |items: I::IntoIter| {
-            let length = exact_length(&items);
-            Share::live(items, Plan::All { length }, None)
+            let every_index = 0..exact_length(&items).unwrap_or(usize::MAX);
+            Share::live(items, Plan::Single(Some(every_index)), 1, None)
         };
         let Some(rank) = context::current() else {
             return alone(items);
@@ -169,32 +240,52 @@ impl Split {
             Schedule::RoundRobin => {
                 let length = exact_length(&items);
                 world.join(me, call, operation, length, || ());
-                let plan = Plan::Dealt { next: me * chunk, chunk, rank: me, size, length };
-                Share::live(items, plan, Some(world))
+                if chunk == 1 {
+                    // One strided run: every size-th index from this rank's.
+                    let mine = me..length.unwrap_or(usize::MAX);
+                    Share::live(items, Plan::Single(Some(mine)), size, Some(world))
+                } else {
+                    let plan = Plan::Dealt {
+                        run: 0,
+                        chunk,
+                        rank: me,
+                        size,
+                        length,
+                    };
+                    Share::live(items, plan, 1, Some(world))
+                }
             }
             Schedule::Block => match exact_length(&items) {
                 Some(length) => {
                     world.join(me, call, operation, Some(length), || ());
                     let block = block_range(length, size, me);
-                    Share::live(items, Plan::Block { next: block.start, end: block.end }, Some(world))
+                    Share::live(items, Plan::Single(Some(block)), 1, Some(world))
                 }
                 None => {
                     let (items, length) = collected(items);
                     world.join(me, call, operation, Some(length), || ());
                     let block = block_range(length, size, me);
-                    Share::of_collected(items, Plan::Block { next: block.start, end: block.end }, Some(world))
+                    Share::of_collected(items, Plan::Single(Some(block)), Some(world))
                 }
             },
             Schedule::Managed | Schedule::Guided => {
                 let length = exact_length(&items);
                 let claims = world.join(me, call, operation, length, || Claims::new(length));
                 let sizer = match (self.schedule, self.chunk) {
-                    (Schedule::Guided, _) => Sizer::Guided { min: chunk, ranks: size },
+                    (Schedule::Guided, _) => Sizer::Guided {
+                        min: chunk,
+                        ranks: size,
+                    },
                     (_, Some(chunk)) => Sizer::Fixed(chunk.get()),
                     (_, None) => Sizer::adaptive(),
                 };
-                let plan = Plan::Claimed { claims, start: 0, next: 0, end: 0, sizer, ranks: size };
-                Share::live(items, plan, Some(world))
+                let plan = Plan::Claimed {
+                    claims,
+                    sizer,
+                    ranks: size,
+                    last_chunk: 0,
+                };
+                Share::live(items, plan, 1, Some(world))
             }
         }
     }

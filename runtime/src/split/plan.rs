@@ -37,31 +37,43 @@ const ADAPTIVE_CHUNK_TIME: Duration = Duration::from_micros(100);
 #[derive(Debug)]
 pub(crate) enum Sizer {
     Fixed(usize),
-    Guided { min: usize, ranks: usize },
+    Guided {
+        min: usize,
+        ranks: usize,
+    },
     /// Chunks sized from the measured time per item: one item at first, then as many as fit in
     /// [`ADAPTIVE_CHUNK_TIME`], growing at most fourfold per chunk.
-    Adaptive { last: usize, started: Option<Instant> },
+    Adaptive {
+        last: usize,
+        started: Option<Instant>,
+    },
 }
 
 impl Sizer {
     pub(crate) fn adaptive() -> Sizer {
-        Sizer::Adaptive { last: 1, started: None }
+        Sizer::Adaptive {
+            last: 1,
+            started: None,
+        }
     }
 
     /// The next request, after a chunk of `finished` items (0 for the first).
     pub(crate) fn next_want(&mut self, finished: usize) -> Want {
         match self {
             Sizer::Fixed(chunk) => Want::Exactly(*chunk),
-            Sizer::Guided { min, ranks } => Want::Share { min: *min, divisor: *ranks },
+            Sizer::Guided { min, ranks } => Want::Share {
+                min: *min,
+                divisor: *ranks,
+            },
             Sizer::Adaptive { last, started } => {
                 let now = Instant::now();
-                if let Some(previous) = started.replace(now) {
-                    if finished > 0 {
-                        let per_item = (now - previous).as_nanos() / finished as u128;
-                        let fitting = ADAPTIVE_CHUNK_TIME.as_nanos() / per_item.max(1);
-                        let fitting = usize::try_from(fitting).unwrap_or(usize::MAX);
-                        *last = fitting.clamp(1, last.saturating_mul(4));
-                    }
+                if let Some(previous) = started.replace(now)
+                    && finished > 0
+                {
+                    let per_item = (now - previous).as_nanos() / finished as u128;
+                    let fitting = ADAPTIVE_CHUNK_TIME.as_nanos() / per_item.max(1);
+                    let fitting = usize::try_from(fitting).unwrap_or(usize::MAX);
+                    *last = fitting.clamp(1, last.saturating_mul(4));
                 }
                 Want::About(*last)
             }
@@ -75,7 +87,9 @@ mod tests {
 
     #[test]
     fn blocks_are_near_even_with_the_longer_ones_first() {
-        let lengths: Vec<usize> = (0..15).map(|rank| block_range(1000, 15, rank).len()).collect();
+        let lengths: Vec<usize> = (0..15)
+            .map(|rank| block_range(1000, 15, rank).len())
+            .collect();
         assert_eq!(lengths, [[67; 10].as_slice(), &[66; 5]].concat());
         assert_eq!(block_range(2, 4, 3), 2..2);
         let covered: Vec<usize> = (0..7).flat_map(|rank| block_range(50, 7, rank)).collect();
@@ -88,7 +102,11 @@ mod tests {
             for rank in 0..size {
                 for end in 0..60 {
                     let direct = (0..end).filter(|i| i / chunk % size == rank).count();
-                    assert_eq!(dealt_below(end, chunk, size, rank), direct, "{chunk} {size} {rank} {end}");
+                    assert_eq!(
+                        dealt_below(end, chunk, size, rank),
+                        direct,
+                        "{chunk} {size} {rank} {end}"
+                    );
                 }
             }
         }
@@ -101,8 +119,13 @@ mod tests {
         // Items that take no measurable time: the chunk grows, by at most 4x each time.
         let mut previous = 1;
         for _ in 0..5 {
-            let Want::About(next) = sizer.next_want(previous) else { unreachable!() };
-            assert!(next <= previous * 4 && next >= previous, "{previous} -> {next}");
+            let Want::About(next) = sizer.next_want(previous) else {
+                unreachable!()
+            };
+            assert!(
+                next <= previous * 4 && next >= previous,
+                "{previous} -> {next}"
+            );
             previous = next;
         }
         assert!(previous > 1);

@@ -1,11 +1,17 @@
 //! `Share`: the iterator over the items that fall to this rank.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::claims::Claims;
-use super::plan::{Sizer, dealt_below};
-use crate::failure::{current_item, set_current_item};
+use super::plan::{Sizer, Want, dealt_below};
+use crate::failure::{forget_failed_item, unwinding_through_item};
 use crate::threads::ThreadWorld;
+
+/// Assignments this short are processed in one run, without timing it: round robin with small
+/// chunks asks for a new assignment every few items, and reading the clock each time would cost
+/// more than the items.
+const UNTIMED_RUN: usize = 64;
 
 /// The items of a split that fall to this rank, in increasing index order.
 ///
@@ -31,32 +37,48 @@ use crate::threads::ThreadWorld;
 /// assert_eq!(seen[1], vec![(1, 'b'), (4, 'e')]);
 /// ```
 pub struct Share<I: Iterator> {
-    cursor: Cursor<I>,
+    source: Source<I>,
+    /// The index of the item `source` yields next, as of the start of the current run.
+    position: usize,
+    /// The current run: indices `run_start, run_start + stride, ...` below `end`; `next` is the
+    /// next one to yield.
+    run_start: usize,
+    next: usize,
+    end: usize,
+    /// 1, or the number of ranks for round robin with chunks of one item.
+    stride: usize,
+    /// What is left of the indices the plan gave this rank last (with the same stride); it is
+    /// handed out in runs.
+    assigned: Range<usize>,
+    /// How long the runs are: about 100 µs of work, so that an abort is noticed that soon
+    /// without a check on every item.
+    run_sizer: Sizer,
     plan: Plan,
     /// The world to check for an abort, when there are other ranks.
     world: Option<Arc<ThreadWorld>>,
-    /// The item of an enclosing split, restored when this one ends, for failure reports.
-    enclosing_item: Option<usize>,
     finished: bool,
 }
 
-/// Which indices this rank takes.
+/// Where the indices of a rank come from.
 pub(crate) enum Plan {
-    /// Every index, in order: a world of one rank.
-    All { length: Option<usize> },
-    /// Chunks of `chunk` indices dealt round robin; `next` is this rank's next index.
-    Dealt { next: usize, chunk: usize, rank: usize, size: usize, length: Option<usize> },
-    /// One contiguous block.
-    Block { next: usize, end: usize },
+    /// One assignment, taken once: every index, one contiguous block, or every `stride`-th index.
+    Single(Option<Range<usize>>),
+    /// Chunks of `chunk` indices dealt round robin; `run` counts this rank's chunks so far.
+    Dealt {
+        run: usize,
+        chunk: usize,
+        rank: usize,
+        size: usize,
+        length: Option<usize>,
+    },
     /// Chunks claimed at run time from a counter shared by the ranks.
-    /// `start..end` is the chunk claimed last.
-    Claimed { claims: Arc<Claims>, start: usize, next: usize, end: usize, sizer: Sizer, ranks: usize },
-}
-
-/// An iterator that remembers the index of the item it will yield next.
-struct Cursor<I: Iterator> {
-    source: Source<I>,
-    position: usize,
+    Claimed {
+        claims: Arc<Claims>,
+        sizer: Sizer,
+        ranks: usize,
+        /// The length of the chunk claimed last, which sizes the next.
+        last_chunk: usize,
+    },
 }
 
 enum Source<I: Iterator> {
@@ -65,15 +87,21 @@ enum Source<I: Iterator> {
     Collected(std::vec::IntoIter<I::Item>),
 }
 
-impl<I: Iterator> Cursor<I> {
-    /// The item at `index`, which must not be behind the cursor; `None` past the end.
-    fn seek(&mut self, index: usize) -> Option<I::Item> {
-        let skip = index - self.position;
-        self.position = index + 1;
-        match &mut self.source {
-            Source::Live(items) => items.nth(skip),
-            Source::Collected(items) => items.nth(skip),
+impl<I: Iterator> Source<I> {
+    /// The item after skipping `skip` items.
+    #[inline]
+    fn next_after(&mut self, skip: usize) -> Option<I::Item> {
+        match (self, skip) {
+            (Source::Live(items), 0) => items.next(),
+            (Source::Live(items), _) => items.nth(skip),
+            (Source::Collected(items), 0) => items.next(),
+            (Source::Collected(items), _) => items.nth(skip),
         }
+    }
+
+    /// Drops the next `count` items; false if the items ran out first.
+    fn skip(&mut self, count: usize) -> bool {
+        count == 0 || self.next_after(count - 1).is_some()
     }
 }
 
@@ -95,20 +123,36 @@ pub(crate) fn collected<I: Iterator>(items: I) -> (CollectedItems<I>, usize) {
 pub(crate) struct CollectedItems<I: Iterator>(std::vec::IntoIter<I::Item>);
 
 impl<I: Iterator> Share<I> {
-    pub(crate) fn live(items: I, plan: Plan, world: Option<Arc<ThreadWorld>>) -> Self {
-        Share::new(Source::Live(items), plan, world)
+    pub(crate) fn live(
+        items: I,
+        plan: Plan,
+        stride: usize,
+        world: Option<Arc<ThreadWorld>>,
+    ) -> Self {
+        Share::new(Source::Live(items), plan, stride, world)
     }
 
-    pub(crate) fn of_collected(items: CollectedItems<I>, plan: Plan, world: Option<Arc<ThreadWorld>>) -> Self {
-        Share::new(Source::Collected(items.0), plan, world)
+    pub(crate) fn of_collected(
+        items: CollectedItems<I>,
+        plan: Plan,
+        world: Option<Arc<ThreadWorld>>,
+    ) -> Self {
+        Share::new(Source::Collected(items.0), plan, 1, world)
     }
 
-    fn new(source: Source<I>, plan: Plan, world: Option<Arc<ThreadWorld>>) -> Self {
+    fn new(source: Source<I>, plan: Plan, stride: usize, world: Option<Arc<ThreadWorld>>) -> Self {
+        forget_failed_item();
         Share {
-            cursor: Cursor { source, position: 0 },
+            source,
+            position: 0,
+            run_start: 0,
+            next: 0,
+            end: 0,
+            stride,
+            assigned: 0..0,
+            run_sizer: Sizer::adaptive(),
             plan,
             world,
-            enclosing_item: current_item(),
             finished: false,
         }
     }
@@ -123,62 +167,119 @@ impl<I: Iterator> Share<I> {
         WithIndex(self)
     }
 
-    /// Whether the next item starts a new chunk, so that buffered results are worth sending.
-    pub(crate) fn at_chunk_end(&self) -> bool {
-        match &self.plan {
-            Plan::Claimed { next, end, .. } => next == end,
-            _ => true,
-        }
+    /// Whether the next item starts a new run, so that buffered results are worth sending.
+    pub(crate) fn at_run_end(&self) -> bool {
+        self.next >= self.end
+    }
+
+    /// The index of the item last yielded, while it is being processed.
+    fn current(&self) -> Option<usize> {
+        (!self.finished && self.next > self.run_start).then(|| self.next - self.stride)
+    }
+
+    /// The number of indices of `range` in this share's stride.
+    fn indices_in(&self, range: Range<usize>) -> usize {
+        range.end.saturating_sub(range.start).div_ceil(self.stride)
     }
 
     /// The next item of this rank, with its index.
+    #[inline]
     pub(crate) fn next_indexed(&mut self) -> Option<(usize, I::Item)> {
-        if self.finished {
+        if self.next >= self.end && !self.next_run() {
             return None;
         }
-        let index = match &mut self.plan {
-            Plan::All { .. } => Some(self.cursor.position),
-            Plan::Dealt { next, chunk, size, length, .. } => {
-                let index = *next;
-                *next += if (index + 1) % *chunk == 0 { 1 + (*size - 1) * *chunk } else { 1 };
-                length.is_none_or(|length| index < length).then_some(index)
-            }
-            Plan::Block { next, end } => (*next < *end).then(|| {
-                *next += 1;
-                *next - 1
-            }),
-            Plan::Claimed { claims, start, next, end, sizer, ranks } => {
-                if next == end {
-                    if let Some(world) = &self.world {
-                        world.check_aborted();
-                    }
-                    let want = sizer.next_want(*end - *start);
-                    if let Some(chunk) = claims.claim(want, *ranks) {
-                        (*start, *next, *end) = (chunk.start, chunk.start, chunk.end);
-                    }
-                }
-                (next < end).then(|| {
-                    *next += 1;
-                    *next - 1
-                })
-            }
+        let index = self.next;
+        let skip = if index == self.run_start {
+            0
+        } else {
+            self.stride - 1
         };
-        if !matches!(self.plan, Plan::Claimed { .. }) {
-            if let Some(world) = &self.world {
-                world.check_aborted();
-            }
-        }
-        match index.and_then(|index| Some((index, self.cursor.seek(index)?))) {
-            Some((index, item)) => {
-                set_current_item(Some(index));
+        match self.source.next_after(skip) {
+            Some(item) => {
+                self.next += self.stride;
                 Some((index, item))
             }
-            None => {
-                self.finished = true;
-                set_current_item(self.enclosing_item);
-                None
+            None => self.finish(),
+        }
+    }
+
+    /// Moves to this rank's next run of indices; false when there is none. Kept out of line so
+    /// that the per-item path stays small.
+    #[inline(never)]
+    fn next_run(&mut self) -> bool {
+        if self.finished {
+            return false;
+        }
+        if let Some(world) = &self.world {
+            world.check_aborted();
+        }
+        let finished_run = self.indices_in(self.run_start..self.end);
+        if finished_run > 0 {
+            let last = self.run_start + (finished_run - 1) * self.stride;
+            self.position = last + 1;
+        }
+        if self.assigned.is_empty() {
+            match self.next_assignment() {
+                Some(assigned) => self.assigned = assigned,
+                None => return self.finish::<()>().is_some(),
             }
         }
+        let available = self.indices_in(self.assigned.clone());
+        let length = if available <= UNTIMED_RUN {
+            available
+        } else {
+            let Want::About(length) = self.run_sizer.next_want(finished_run) else {
+                unreachable!("an adaptive sizer wants about so many items")
+            };
+            length.min(available)
+        };
+        let start = self.assigned.start;
+        let end = start
+            .saturating_add(length.saturating_mul(self.stride))
+            .min(self.assigned.end);
+        if !self.source.skip(start - self.position) {
+            return self.finish::<()>().is_some();
+        }
+        self.position = start;
+        (self.run_start, self.next, self.end) = (start, start, end);
+        self.assigned.start = end;
+        start < end || self.next_run()
+    }
+
+    /// The next indices the plan gives this rank, in increasing order.
+    fn next_assignment(&mut self) -> Option<Range<usize>> {
+        match &mut self.plan {
+            Plan::Single(assignment) => assignment.take(),
+            Plan::Dealt {
+                run,
+                chunk,
+                rank,
+                size,
+                length,
+            } => {
+                let start = (*run * *size + *rank) * *chunk;
+                *run += 1;
+                let end = length.map_or(start + *chunk, |length| (start + *chunk).min(length));
+                (start < end).then_some(start..end)
+            }
+            Plan::Claimed {
+                claims,
+                sizer,
+                ranks,
+                last_chunk,
+            } => {
+                let chunk = claims.claim(sizer.next_want(*last_chunk), *ranks)?;
+                *last_chunk = chunk.len();
+                Some(chunk)
+            }
+        }
+    }
+
+    fn finish<T>(&mut self) -> Option<T> {
+        self.finished = true;
+        (self.run_start, self.next, self.end) = (0, 0, 0);
+        self.assigned = 0..0;
+        None
     }
 
     /// How many items this rank has left, if the plan knows.
@@ -186,19 +287,37 @@ impl<I: Iterator> Share<I> {
         if self.finished {
             return (0, Some(0));
         }
+        let unstarted = match &self.plan {
+            Plan::Single(Some(assignment)) => Some(assignment.clone()),
+            _ => None,
+        };
+        let unbounded = |range: &Range<usize>| range.end == usize::MAX;
+        if unbounded(&self.assigned) || unstarted.as_ref().is_some_and(unbounded) {
+            return (0, None); // every index of an iterable of unknown length
+        }
+        let held = self.indices_in(self.next..self.end) + self.indices_in(self.assigned.clone());
         match &self.plan {
-            Plan::All { length: Some(length) } => {
-                let left = length - self.cursor.position.min(*length);
-                (left, Some(left))
+            Plan::Single(Some(assignment)) => {
+                let all = self.indices_in(assignment.clone());
+                (all, Some(all))
             }
-            Plan::Dealt { next, chunk, rank, size, length: Some(length) } => {
-                let left = dealt_below(*length, *chunk, *size, *rank)
-                    - dealt_below((*next).min(*length), *chunk, *size, *rank);
-                (left, Some(left))
+            Plan::Single(None) => (held, Some(held)),
+            Plan::Dealt {
+                run,
+                chunk,
+                rank,
+                size,
+                length: Some(length),
+            } => {
+                let later =
+                    dealt_below(*length, *chunk, *size, *rank).saturating_sub(*run * *chunk);
+                (held + later, Some(held + later))
             }
-            Plan::Block { next, end } => (end - next, Some(end - next)),
-            Plan::Claimed { claims, next, end, .. } => (end - next, claims.length()),
-            _ => (0, None),
+            Plan::Dealt { length: None, .. } => (0, None),
+            Plan::Claimed { claims, .. } => match claims.length() {
+                Some(length) => (held, Some(length)),
+                None => (0, None),
+            },
         }
     }
 }
@@ -206,6 +325,7 @@ impl<I: Iterator> Share<I> {
 impl<I: Iterator> Iterator for Share<I> {
     type Item = I::Item;
 
+    #[inline]
     fn next(&mut self) -> Option<I::Item> {
         self.next_indexed().map(|(_, item)| item)
     }
@@ -213,19 +333,53 @@ impl<I: Iterator> Iterator for Share<I> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.remaining()
     }
+
+    /// Runs through whole runs at a time, so that `sum`, `for_each`, `extend` and friends get
+    /// the source iterator's own tight loop.
+    fn fold<B, F: FnMut(B, I::Item) -> B>(mut self, init: B, mut f: F) -> B {
+        let mut accumulated = init;
+        if self.stride != 1 {
+            for item in self.by_ref() {
+                accumulated = f(accumulated, item);
+            }
+            return accumulated;
+        }
+        while self.next < self.end || self.next_run() {
+            let (run_end, run) = (self.end, self.end - self.next);
+            let next = &mut self.next;
+            // `next` moves before `f` runs, so that a panic in `f` reports this item.
+            let step = |accumulated, item| {
+                *next += 1;
+                f(accumulated, item)
+            };
+            accumulated = match &mut self.source {
+                Source::Live(items) => items.by_ref().take(run).fold(accumulated, step),
+                Source::Collected(items) => items.by_ref().take(run).fold(accumulated, step),
+            };
+            if self.next < run_end {
+                self.finish::<()>(); // the items ran out before the run did
+                break;
+            }
+        }
+        accumulated
+    }
 }
 
 impl<I: Iterator> Drop for Share<I> {
     fn drop(&mut self) {
-        // While unwinding, keep the failing item for the report.
-        if !std::thread::panicking() {
-            set_current_item(self.enclosing_item);
-        }
+        unwinding_through_item(self.current());
     }
 }
 
 /// A [`Share`] whose items come with their 0-based index in the iterable; see
 /// [`Share::with_index`].
+///
+/// ```
+/// let mine: Vec<(usize, char)> = dlp::World::threads(2).run(|| {
+///     dlp::split_block("dlp!".chars()).with_index().collect()
+/// });
+/// assert_eq!(mine, vec![(0, 'd'), (1, 'l')]);
+/// ```
 pub struct WithIndex<I: Iterator>(Share<I>);
 
 impl<I: Iterator> Iterator for WithIndex<I> {

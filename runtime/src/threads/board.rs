@@ -116,7 +116,12 @@ impl Board {
         ready: impl Fn(&Round) -> bool,
         depart: impl FnOnce(&mut Round) -> R,
     ) -> R {
-        let Entry { call, operation, rank, length } = entry;
+        let Entry {
+            call,
+            operation,
+            rank,
+            length,
+        } = entry;
         let mut guard = self.lock();
         let state = &mut *guard;
         let round = state
@@ -134,11 +139,11 @@ impl Board {
             misuse(message);
         }
         round.entered[rank] = true;
-        if let Some(length) = length {
-            if let Err(message) = round.check_length(rank, length, call) {
-                drop(guard);
-                misuse(message);
-            }
+        if let Some(length) = length
+            && let Err(message) = round.check_length(rank, length, call)
+        {
+            drop(guard);
+            misuse(message);
         }
         arrive(round);
         self.changed.notify_all();
@@ -162,11 +167,17 @@ impl Board {
                 drop(guard);
                 misuse(message);
             }
-            guard = self.changed.wait(guard).unwrap_or_else(PoisonError::into_inner);
+            guard = self
+                .changed
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
         }
 
         let state = &mut *guard;
-        let round = state.rounds.get_mut(&call).expect("a round stays until every rank left it");
+        let round = state
+            .rounds
+            .get_mut(&call)
+            .expect("a round stays until every rank left it");
         let result = depart(round);
         round.left += 1;
         if round.left == self.size {

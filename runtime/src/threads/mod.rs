@@ -49,10 +49,14 @@ impl ThreadWorld {
 
     /// Ends the world: records the first failure and wakes every rank, wherever it waits.
     fn abort(&self, failure: Failure) {
-        self.failure.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(failure);
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(failure);
         self.aborted.store(true, Ordering::SeqCst);
         self.board.abort();
-        let sleepers = std::mem::take(&mut *self.sleepers.lock().unwrap_or_else(PoisonError::into_inner));
+        let sleepers =
+            std::mem::take(&mut *self.sleepers.lock().unwrap_or_else(PoisonError::into_inner));
         for sleeper in sleepers.iter().filter_map(Weak::upgrade) {
             sleeper.wake();
         }
@@ -66,8 +70,14 @@ impl ThreadWorld {
     }
 
     pub(crate) fn barrier(&self, rank: usize, call: u64) {
-        let entry = Entry { call, operation: "barrier", rank, length: None };
-        self.board.meet(entry, |_| {}, board::Round::all_entered, |_| ());
+        let entry = Entry {
+            call,
+            operation: "barrier",
+            rank,
+            length: None,
+        };
+        self.board
+            .meet(entry, |_| {}, board::Round::all_entered, |_| ());
     }
 
     /// Moves every rank's value to rank 0, in rank order.
@@ -79,14 +89,23 @@ impl ThreadWorld {
         value: T,
     ) -> Option<Vec<T>> {
         let is_root = rank == 0;
-        let entry = Entry { call, operation, rank, length: None };
+        let entry = Entry {
+            call,
+            operation,
+            rank,
+            length: None,
+        };
         self.board.meet(
             entry,
             |round| round.sent[rank] = Some(Box::new(value)),
             |round| !is_root || round.sent.iter().all(Option::is_some),
             |round| {
                 is_root.then(|| {
-                    round.sent.iter_mut().map(|slot| unbox(slot.take(), operation)).collect()
+                    round
+                        .sent
+                        .iter_mut()
+                        .map(|slot| unbox(slot.take(), operation))
+                        .collect()
                 })
             },
         )
@@ -100,7 +119,12 @@ impl ThreadWorld {
         operation: &'static str,
         parts: Option<Vec<T>>,
     ) -> T {
-        let entry = Entry { call, operation, rank, length: None };
+        let entry = Entry {
+            call,
+            operation,
+            rank,
+            length: None,
+        };
         self.board.meet(
             entry,
             |round| {
@@ -125,7 +149,12 @@ impl ThreadWorld {
         length: Option<usize>,
         make: impl FnOnce() -> S,
     ) -> Arc<S> {
-        let entry = Entry { call, operation, rank, length };
+        let entry = Entry {
+            call,
+            operation,
+            rank,
+            length,
+        };
         let shared = self.board.meet(
             entry,
             |round| {
@@ -135,7 +164,9 @@ impl ThreadWorld {
             |round| Arc::clone(round.shared.as_ref().expect("made on arrival")),
         );
         shared.downcast::<S>().unwrap_or_else(|_| {
-            panic!("dlp: the ranks' calls of {operation} #{call} have different item or result types")
+            panic!(
+                "dlp: the ranks' calls of {operation} #{call} have different item or result types"
+            )
         })
     }
 }
@@ -157,10 +188,9 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(size: usize, body: &F) -> Result<R,
     let main_result = thread::scope(|scope| {
         for rank in 1..size {
             let world_of_rank = Arc::clone(&world);
-            let spawned = rank_thread(rank)
-                .spawn_scoped(scope, move || {
-                    run_rank(&world_of_rank, rank, body);
-                });
+            let spawned = rank_thread(rank).spawn_scoped(scope, move || {
+                run_rank(&world_of_rank, rank, body);
+            });
             if let Err(error) = spawned {
                 let message = format!("could not start the thread of rank {rank}: {error}");
                 world.abort(Failure::new(rank, None, &message));
@@ -169,7 +199,11 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(size: usize, body: &F) -> Result<R,
         }
         run_rank(&world, 0, body)
     });
-    let failure = world.failure.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let failure = world
+        .failure
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
     match (failure, main_result) {
         (None, Some(result)) => Ok(result),
         (Some(failure), _) => Err(failure),
@@ -189,7 +223,11 @@ fn rank_thread(rank: usize) -> thread::Builder {
 }
 
 fn run_rank<R>(world: &Arc<ThreadWorld>, rank: usize, body: &impl Fn() -> R) -> Option<R> {
-    let _rank = context::enter(RankContext::new(rank, world.size, Link::Threads(Arc::clone(world))));
+    let _rank = context::enter(RankContext::new(
+        rank,
+        world.size,
+        Link::Threads(Arc::clone(world)),
+    ));
     match run_guarded(rank, world.size, body) {
         Ok(result) => {
             world.board.mark_returned(rank);

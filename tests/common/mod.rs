@@ -1,0 +1,34 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::panic::resume_unwind;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// How long a test may take before it counts as hung. Generous: CI machines are shared.
+pub const HANG_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `test` on its own thread and fails if it takes longer than [`HANG_LIMIT`], so that a
+/// hang fails the test instead of blocking the whole suite. A panic inside `test` propagates.
+pub fn no_hang<T: Send + 'static>(test: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, finished) = mpsc::channel();
+    let runner = thread::spawn(move || {
+        let result = test();
+        let _ = done.send(());
+        result
+    });
+    match finished.recv_timeout(HANG_LIMIT) {
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+            runner.join().unwrap_or_else(|panic| resume_unwind(panic))
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: no result within {HANG_LIMIT:?}"),
+    }
+}
+
+/// Every `(index, item)` pair gathered from all ranks, sorted: what a split handed out in total.
+pub fn sorted<T: Ord>(shares: Vec<Vec<T>>) -> Vec<T> {
+    let mut all: Vec<T> = shares.into_iter().flatten().collect();
+    all.sort();
+    all
+}

@@ -1,0 +1,301 @@
+//! A panic on any rank ends the whole world: the others are woken wherever they wait, and the
+//! failure names the rank and the item. A mismatch between ranks is an error, not a hang.
+
+mod common;
+
+use common::no_hang;
+use dlp::{Failure, Split, World};
+
+fn failure_of<R: Send + 'static>(
+    ranks: usize,
+    body: impl Fn() -> R + Sync + Send + 'static,
+) -> Failure {
+    no_hang(move || match World::threads(ranks).try_run(body) {
+        Ok(_) => panic!("the world was expected to fail"),
+        Err(failure) => failure,
+    })
+}
+
+#[test]
+fn a_panic_in_any_split_names_the_rank_and_item_and_wakes_the_others() {
+    for split in [
+        Split::round_robin(),
+        Split::block(),
+        Split::managed(),
+        Split::managed().chunk(7),
+        Split::guided(),
+    ] {
+        let failure = failure_of(4, move || {
+            let mut mine = Vec::new();
+            for item in split.over(0..500u64) {
+                if item == 321 {
+                    panic!("bad example {item}");
+                }
+                mine.push(item);
+            }
+            // The other ranks finish their share and wait here for a rank that never comes.
+            dlp::gather(mine)
+        });
+        assert_eq!(failure.item(), Some(321), "{split:?}");
+        assert_eq!(failure.message(), "bad example 321");
+        if split == Split::round_robin() {
+            assert_eq!(failure.rank(), 321 % 4);
+        }
+        if split == Split::block() {
+            assert_eq!(failure.rank(), 2, "block 2 of 4 holds items 250..375");
+        }
+    }
+}
+
+#[test]
+fn a_panic_with_items_of_unknown_length_names_the_item() {
+    let failure = failure_of(3, || {
+        for item in dlp::split_managed((0..).filter(|x| x % 3 == 0).take(100)) {
+            assert_ne!(item, 150, "no good");
+        }
+    });
+    assert_eq!(failure.item(), Some(50));
+}
+
+#[test]
+fn ranks_waiting_in_any_collective_are_woken() {
+    type Collective = fn();
+    let collectives: [(&str, Collective); 6] = [
+        ("barrier", || dlp::barrier()),
+        ("broadcast", || {
+            _ = dlp::broadcast(dlp::is_main().then_some(1u8))
+        }),
+        ("gather", || drop(dlp::gather(1u8))),
+        ("all_gather", || drop(dlp::all_gather(1u8))),
+        ("scatter", || {
+            drop(dlp::scatter(dlp::is_main().then(|| vec![1u8; 4])))
+        }),
+        ("all_reduce", || _ = dlp::all_reduce(1u8, |a, b| a + b)),
+    ];
+    for (name, collective) in collectives {
+        for failing_rank in [0, 2] {
+            let failure = failure_of(3, move || {
+                if dlp::rank() == failing_rank {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    panic!("lost the input file");
+                }
+                collective();
+            });
+            assert_eq!(
+                failure.to_string(),
+                format!("rank {failing_rank} panicked: lost the input file"),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_panic_in_a_map_stops_the_world_wherever_it_happens() {
+    // On a worker, while the main rank waits for results.
+    let failure = failure_of(3, || {
+        dlp::Split::managed()
+            .chunk(1)
+            .map_unordered(
+                |x: u64| {
+                    if dlp::rank() == 1 && x > 3 {
+                        panic!("worker failed on {x}");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    x
+                },
+                0..1000,
+            )
+            .count()
+    });
+    assert_eq!(failure.rank(), 1);
+    assert_eq!(
+        failure.message(),
+        format!("worker failed on {}", failure.item().unwrap())
+    );
+    // On the main rank, while the workers compute.
+    let failure = failure_of(3, || {
+        dlp::map_ordered(
+            |x: u64| {
+                assert!(!(dlp::is_main() && x > 10), "main failed");
+                x
+            },
+            0..100_000,
+        )
+        .count()
+    });
+    assert_eq!(failure.rank(), 0);
+    assert!(failure.item().unwrap() > 10);
+}
+
+#[test]
+fn a_panic_after_an_inner_loop_names_the_outer_item() {
+    let failure = failure_of(2, || {
+        for outer in dlp::split_round_robin(0..4u32) {
+            let inner_total: u32 = (0..3).sum();
+            if outer == 3 {
+                panic!("outer {outer}, inner {inner_total}");
+            }
+        }
+    });
+    assert_eq!((failure.rank(), failure.item()), (1, Some(3)));
+}
+
+#[test]
+fn a_panic_outside_any_loop_names_only_the_rank() {
+    let failure = failure_of(2, || {
+        for _ in dlp::split_block(0..10) {}
+        if dlp::rank() == 1 {
+            panic!("after the loop");
+        }
+    });
+    assert_eq!(failure.to_string(), "rank 1 panicked: after the loop");
+}
+
+#[test]
+fn run_reraises_the_failure_as_a_panic_with_its_message() {
+    let payload = no_hang(|| {
+        std::panic::catch_unwind(|| {
+            World::threads(2).run(|| {
+                for item in dlp::split_round_robin(0..4) {
+                    assert_ne!(item, 3, "three");
+                }
+            })
+        })
+        .unwrap_err()
+    });
+    let message = payload.downcast_ref::<String>().expect("a String payload");
+    assert!(
+        message.starts_with("rank 1 panicked at item 3: assertion `left != right` failed: three"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_rank_that_skips_a_collective_is_an_error_not_a_hang() {
+    let failure = failure_of(3, || {
+        if dlp::rank() == 2 {
+            return; // returns without the gather the others call
+        }
+        dlp::gather(dlp::rank());
+    });
+    assert_eq!(failure.rank(), 0);
+    let message = failure.message();
+    assert!(
+        message.contains("rank 2 has already returned") && message.contains("gather"),
+        "{message}"
+    );
+}
+
+#[test]
+fn different_collectives_at_the_same_point_are_an_error() {
+    let failure = failure_of(2, || {
+        if dlp::is_main() {
+            dlp::gather(1u32);
+        } else {
+            dlp::broadcast::<u32>(None);
+        }
+    });
+    let message = failure.message();
+    assert!(
+        message.contains("does not match across ranks")
+            && message.contains("broadcast")
+            && message.contains("gather"),
+        "{message}"
+    );
+}
+
+#[test]
+fn iterables_of_different_lengths_are_an_error() {
+    for split in [
+        Split::round_robin(),
+        Split::block(),
+        Split::managed(),
+        Split::guided(),
+    ] {
+        let failure = failure_of(3, move || {
+            let count = if dlp::rank() == 1 { 11 } else { 10 };
+            split.over(0..count).count()
+        });
+        let message = failure.message();
+        assert!(
+            message.contains("differ between ranks") && message.contains("11 items"),
+            "{split:?}: {message}"
+        );
+    }
+}
+
+#[test]
+fn the_main_rank_must_pass_a_value_to_broadcast_and_scatter() {
+    let failure = failure_of(2, || dlp::broadcast::<u8>(None));
+    assert_eq!(failure.rank(), 0);
+    assert!(
+        failure.message().contains("main rank passed None"),
+        "{}",
+        failure.message()
+    );
+    let failure = failure_of(2, || dlp::scatter::<u8>(None));
+    assert!(
+        failure
+            .message()
+            .contains("scatter: the main rank passed None")
+    );
+}
+
+#[test]
+fn a_world_can_run_again_after_a_failure() {
+    let _ = failure_of(2, || panic!("first world"));
+    let sizes =
+        no_hang(|| World::threads(2).run(|| dlp::all_gather(dlp::split_managed(0..10).count())));
+    assert_eq!(sizes.iter().sum::<usize>(), 10);
+}
+
+#[test]
+fn a_panic_while_consuming_map_results_names_the_result_item() {
+    let failure = failure_of(2, || {
+        for root in dlp::map_ordered(|x: u64| x * x, 0..50) {
+            assert_ne!(root, 49 * 49, "consumer failed");
+        }
+    });
+    assert_eq!((failure.rank(), failure.item()), (0, Some(49)));
+}
+
+#[test]
+fn a_caught_panic_inside_a_loop_is_not_reported_for_a_later_one() {
+    let failure = failure_of(2, || {
+        let caught = std::panic::catch_unwind(|| {
+            for item in dlp::split_round_robin(0..10) {
+                assert_ne!(item, 4, "caught by the user");
+            }
+        });
+        assert!(caught.is_err() == dlp::is_main());
+        dlp::barrier();
+        for _ in dlp::split_block(0..4) {}
+        panic!("later, outside any loop");
+    });
+    assert_eq!(failure.item(), None, "{failure}");
+}
+
+#[test]
+fn a_panic_inside_internal_iteration_names_the_item() {
+    // `sum`, `for_each` and `fold` run through the share without calling `next`.
+    for split in [
+        Split::block(),
+        Split::managed(),
+        Split::round_robin().chunk(4),
+    ] {
+        let failure = failure_of(2, move || {
+            split
+                .over(0..10_000u64)
+                .for_each(|item| assert_ne!(item, 7_777, "for_each"));
+        });
+        assert_eq!(failure.item(), Some(7_777), "{split:?}");
+        let failure = failure_of(2, move || {
+            split
+                .over((0..).take_while(|&x| x < 10_000u64))
+                .inspect(|&item| assert_ne!(item, 5_555, "sum"))
+                .sum::<u64>()
+        });
+        assert_eq!(failure.item(), Some(5_555), "{split:?}");
+    }
+}

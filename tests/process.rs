@@ -1,0 +1,196 @@
+//! What a user sees from a real program: exit codes and messages on stderr.
+//!
+//! This test has no libtest harness: it runs itself again as a child process (with
+//! `DLP_TEST_CHILD` naming the scenario) whose `main` calls `dlp::run` like a user's program.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const HANG_LIMIT: Duration = Duration::from_secs(60);
+
+/// The program each scenario runs as a child.
+fn child(scenario: &str) {
+    match scenario {
+        "sum" => {
+            let sum = dlp::run(|| {
+                let mine: u64 = dlp::split_managed(0..100u64).sum();
+                dlp::reduce(mine, |a, b| a + b)
+            });
+            println!(
+                "size {} sum {}",
+                dlp::World::from_env().unwrap().size(),
+                sum.unwrap()
+            );
+        }
+        "panic" => dlp::run(|| {
+            let mut mine = Vec::new();
+            for item in dlp::split_round_robin(0..9) {
+                if item == 5 {
+                    panic!("broken example");
+                }
+                mine.push(item);
+            }
+            dlp::gather(mine);
+        }),
+        "skipped-collective" => dlp::run(|| {
+            if !dlp::is_main() {
+                return;
+            }
+            dlp::barrier();
+        }),
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_child(scenario: &str, env: &[(&str, &str)]) -> Outcome {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
+    command
+        .env("DLP_TEST_CHILD", scenario)
+        .env_remove("DLP_THREADS")
+        .env_remove("DLP_BACKEND")
+        .env_remove("RUST_BACKTRACE")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut process = command.spawn().expect("the child starts");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = process.try_wait().expect("the child can be waited for") {
+            break status;
+        }
+        if started.elapsed() > HANG_LIMIT {
+            let _ = process.kill();
+            panic!("scenario {scenario} hung: no exit within {HANG_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    process
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    process
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    Outcome {
+        code: status.code(),
+        stdout,
+        stderr,
+    }
+}
+
+/// A named check of what a user sees; `Err` explains what was seen instead.
+type Check = (&'static str, fn() -> Result<(), String>);
+
+fn checks() -> Vec<Check> {
+    fn expect(condition: bool, what: &str, outcome: &Outcome) -> Result<(), String> {
+        if condition {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what}\n  exit code: {:?}\n  stdout: {}\n  stderr: {}",
+                outcome.code, outcome.stdout, outcome.stderr
+            ))
+        }
+    }
+    vec![
+        ("a program runs on DLP_THREADS ranks and exits 0", || {
+            let outcome = run_child("sum", &[("DLP_THREADS", "5")]);
+            expect(
+                outcome.code == Some(0) && outcome.stdout == "size 5 sum 4950\n",
+                "size 5 sum 4950",
+                &outcome,
+            )
+        }),
+        ("DLP_BACKEND=serial runs one rank", || {
+            let outcome = run_child("sum", &[("DLP_BACKEND", "serial"), ("DLP_THREADS", "4")]);
+            expect(
+                outcome.code == Some(0) && outcome.stdout == "size 1 sum 4950\n",
+                "size 1 sum 4950",
+                &outcome,
+            )
+        }),
+        (
+            "a panicking rank ends the process non-zero, naming rank and item",
+            || {
+                let outcome = run_child("panic", &[("DLP_THREADS", "3")]);
+                expect(
+                    outcome.code == Some(101)
+                        && outcome.stderr.contains("thread 'dlp-rank-2'")
+                        && outcome.stderr.contains("broken example")
+                        && outcome.stderr.contains(
+                            "dlp: rank 2 panicked at item 5: broken example; stopping all 3 ranks",
+                        ),
+                    "exit 101, and rank 2 / item 5 on stderr",
+                    &outcome,
+                )
+            },
+        ),
+        ("a bad DLP_THREADS is a clear error", || {
+            let outcome = run_child("sum", &[("DLP_THREADS", "all")]);
+            expect(
+                outcome.code == Some(101)
+                    && outcome.stderr.contains("DLP_THREADS=\"all\" is not a number of ranks: use a whole number of at least 1"),
+                "exit 101 with a message naming DLP_THREADS",
+                &outcome,
+            )
+        }),
+        ("a bad DLP_BACKEND is a clear error", || {
+            let outcome = run_child("sum", &[("DLP_BACKEND", "cuda")]);
+            expect(
+                outcome.code == Some(101)
+                    && outcome.stderr.contains(
+                        "DLP_BACKEND=\"cuda\" is not a backend: use one of serial, threads, mpi",
+                    ),
+                "exit 101 with a message naming DLP_BACKEND",
+                &outcome,
+            )
+        }),
+        (
+            "a rank waiting for one that returned is an error, not a hang",
+            || {
+                let outcome = run_child("skipped-collective", &[("DLP_THREADS", "2")]);
+                expect(
+                outcome.code == Some(101) && outcome.stderr.contains("rank 0 waits in barrier (collective #0), but rank 1 has already returned"),
+                "exit 101 with the mismatch explained",
+                &outcome,
+            )
+            },
+        ),
+    ]
+}
+
+fn main() {
+    if let Ok(scenario) = std::env::var("DLP_TEST_CHILD") {
+        child(&scenario);
+        return;
+    }
+    let mut failed = 0;
+    let checks = checks();
+    for (name, check) in &checks {
+        match check() {
+            Ok(()) => println!("test {name} ... ok"),
+            Err(why) => {
+                failed += 1;
+                println!("test {name} ... FAILED\n{why}");
+            }
+        }
+    }
+    println!("\n{} passed, {failed} failed", checks.len() - failed);
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
