@@ -69,6 +69,17 @@ fn print_rows(title: &str, baseline_name: &str, baseline: &[Duration], rows: &[R
     }
 }
 
+/// How a rank collects its results. `collect()` drives the iterator item by item through
+/// `next()`, as a `for` loop does; `for_each` lets the split run whole runs of items in one tight
+/// loop (its `fold`). Rayon's indexed `collect` writes straight into the final vector, which a
+/// std `Vec` can only do for the unstable `TrustedLen` iterators.
+#[derive(Clone, Copy)]
+enum Collect {
+    Next,
+    NextThenConcat,
+    ForEach,
+}
+
 /// The kernel benchmark: dlp variants and rayon, rayon running before the dlp variants on odd
 /// runs and after them on even runs.
 fn kernel_rows(
@@ -78,14 +89,27 @@ fn kernel_rows(
     reps: usize,
 ) -> (Vec<Duration>, Vec<Row>) {
     let f: fn(u64) -> f64 = if heavy { heavy_kernel } else { kernel };
-    let dlp_variants: [(&str, Split, bool); 4] = [
-        ("dlp managed (adaptive) + gather", Split::managed(), false),
-        ("dlp block + gather", Split::block(), false),
-        ("dlp round_robin + gather", Split::round_robin(), false),
+    let dlp_variants: [(&str, Split, Collect); 5] = [
+        (
+            "dlp managed (adaptive) + gather",
+            Split::managed(),
+            Collect::Next,
+        ),
+        ("dlp block + gather", Split::block(), Collect::Next),
+        (
+            "dlp round_robin + gather",
+            Split::round_robin(),
+            Collect::Next,
+        ),
         (
             "dlp block + gather + concat (in order)",
             Split::block(),
-            true,
+            Collect::NextThenConcat,
+        ),
+        (
+            "dlp block, for_each push + gather",
+            Split::block(),
+            Collect::ForEach,
         ),
     ];
     let (rayon_slot, serial_slot) = (dlp_variants.len(), dlp_variants.len() + 1);
@@ -94,7 +118,7 @@ fn kernel_rows(
         let run_rayon = |samples: &mut Vec<Vec<Duration>>| {
             dlp::barrier();
             if dlp::is_main() {
-                let started = Instant::now();
+                            let started = Instant::now();
                 let all: Vec<f64> = pool.install(|| (0..ITEMS).into_par_iter().map(f).collect());
                 black_box(all);
                 samples[rayon_slot].push(started.elapsed());
@@ -105,14 +129,21 @@ fn kernel_rows(
             if rep % 2 == 1 {
                 run_rayon(&mut samples);
             }
-            for (slot, (_, split, concat)) in dlp_variants.iter().enumerate() {
+            for (slot, (_, split, collect)) in dlp_variants.iter().enumerate() {
                 let time = timed_in_world(|| {
-                    let mine: Vec<f64> = split.over(0..ITEMS).map(f).collect();
+                    let share = split.over(0..ITEMS);
+                    let mine: Vec<f64> = match collect {
+                        Collect::Next | Collect::NextThenConcat => share.map(f).collect(),
+                        Collect::ForEach => {
+                            let mut mine = Vec::with_capacity(share.size_hint().0);
+                            share.for_each(|n| mine.push(f(n)));
+                            mine
+                        }
+                    };
                     let all = dlp::gather(mine);
-                    if *concat {
-                        all.map(|all| all.concat().len())
-                    } else {
-                        all.map(|all| all.len())
+                    match collect {
+                        Collect::NextThenConcat => all.map(|all| all.concat().len()),
+                        _ => all.map(|all| all.len()),
                     }
                 });
                 samples[slot].push(time);
@@ -121,7 +152,7 @@ fn kernel_rows(
                 run_rayon(&mut samples);
             }
             if dlp::is_main() {
-                let started = Instant::now();
+                            let started = Instant::now();
                 let all: Vec<f64> = (0..ITEMS).map(f).collect();
                 black_box(all);
                 samples[serial_slot].push(started.elapsed());
@@ -206,7 +237,7 @@ fn skew_rows(ranks: usize, pool: &rayon::ThreadPool, reps: usize) -> (Duration, 
             }
             dlp::barrier();
             if dlp::is_main() {
-                let started = Instant::now();
+                            let started = Instant::now();
                 pool.install(|| tasks.par_iter().for_each(|&task| burn_cpu(task)));
                 samples[variants.len()].push(started.elapsed());
             }

@@ -219,7 +219,9 @@ fn iterables_of_different_lengths_are_an_error() {
         });
         let message = failure.message();
         assert!(
-            message.contains("differ between ranks") && message.contains("11 items"),
+            message.contains("differ between ranks")
+                && message.contains("10 items")
+                && message.contains("11 items"),
             "{split:?}: {message}"
         );
     }

@@ -68,7 +68,7 @@ impl Round {
             Some((first, _)) if first == length => Ok(()),
             Some((first, first_rank)) => Err(format!(
                 "the iterables of {} #{call} differ between ranks: rank {rank} has {length} \
-                 items, rank {first_rank} has {first}. Every rank must build the same iterable \
+                 items, rank {first_rank} has {first} items. Every rank must build the same iterable \
                  (only indices travel); build it from data every rank has, or broadcast it first",
                 self.operation
             )),
