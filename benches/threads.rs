@@ -118,7 +118,7 @@ fn kernel_rows(
         let run_rayon = |samples: &mut Vec<Vec<Duration>>| {
             dlp::barrier();
             if dlp::is_main() {
-                            let started = Instant::now();
+                let started = Instant::now();
                 let all: Vec<f64> = pool.install(|| (0..ITEMS).into_par_iter().map(f).collect());
                 black_box(all);
                 samples[rayon_slot].push(started.elapsed());
@@ -152,7 +152,7 @@ fn kernel_rows(
                 run_rayon(&mut samples);
             }
             if dlp::is_main() {
-                            let started = Instant::now();
+                let started = Instant::now();
                 let all: Vec<f64> = (0..ITEMS).map(f).collect();
                 black_box(all);
                 samples[serial_slot].push(started.elapsed());
@@ -237,7 +237,7 @@ fn skew_rows(ranks: usize, pool: &rayon::ThreadPool, reps: usize) -> (Duration, 
             }
             dlp::barrier();
             if dlp::is_main() {
-                            let started = Instant::now();
+                let started = Instant::now();
                 pool.install(|| tasks.par_iter().for_each(|&task| burn_cpu(task)));
                 samples[variants.len()].push(started.elapsed());
             }

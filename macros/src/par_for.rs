@@ -24,6 +24,17 @@ const SPLITS: [(&str, &str); 4] = [
 const OPTIONS_HELP: &str = "the options are `split = \"round_robin\" | \"block\" | \"managed\" | \
                             \"guided\"` (default \"managed\") and `chunk = N`";
 
+/// Which ranks share the items of the loops of a function.
+#[derive(Clone, Copy)]
+pub(crate) enum Team {
+    /// Every rank: the function runs on all of them (`#[dlp::main]`, `#[dlp::spmd]`).
+    World,
+    /// The main rank alone, in a `#[main_only]` function.
+    Main,
+    /// The ranks other than the main one, in a `#[worker_only]` function.
+    Workers,
+}
+
 /// What `#[par_for(..)]` asks for.
 struct Options {
     /// The variant of `dlp::Schedule`, with the span of the name that chose it.
@@ -53,7 +64,9 @@ fn parse_options(attr: &Attribute) -> syn::Result<Options> {
         Meta::NameValue(name_value) => {
             return Err(syn::Error::new(
                 name_value.eq_token.span(),
-                format!("#[par_for] takes its options in parentheses: #[par_for(split = \"managed\")]; {OPTIONS_HELP}"),
+                format!(
+                    "#[par_for] takes its options in parentheses: #[par_for(split = \"managed\")]; {OPTIONS_HELP}"
+                ),
             ));
         }
     };
@@ -69,9 +82,9 @@ fn parse_options(attr: &Attribute) -> syn::Result<Options> {
                 if options.schedule.is_some() {
                     return Err(meta.error("`split` is given twice; keep one"));
                 }
-                let value = meta.value().map_err(|_| {
-                    meta.error("`split` needs a value: split = \"managed\"")
-                })?;
+                let value = meta
+                    .value()
+                    .map_err(|_| meta.error("`split` needs a value: split = \"managed\""))?;
                 let lit: Lit = value.parse().map_err(|error| {
                     syn::Error::new(error.span(), "`split` takes a string: split = \"managed\"")
                 })?;
@@ -83,11 +96,16 @@ fn parse_options(attr: &Attribute) -> syn::Result<Options> {
                 };
                 let wanted = text.value();
                 let Some((_, variant)) = SPLITS.iter().find(|(name, _)| *name == wanted) else {
-                    let known: Vec<String> =
-                        SPLITS.iter().map(|(name, _)| format!("\"{name}\"")).collect();
+                    let known: Vec<String> = SPLITS
+                        .iter()
+                        .map(|(name, _)| format!("\"{name}\""))
+                        .collect();
                     return Err(syn::Error::new(
                         text.span(),
-                        format!("unknown split \"{wanted}\": use one of {}", known.join(", ")),
+                        format!(
+                            "unknown split \"{wanted}\": use one of {}",
+                            known.join(", ")
+                        ),
                     ));
                 };
                 options.schedule = Some((variant, text.span()));
@@ -104,7 +122,9 @@ fn parse_options(attr: &Attribute) -> syn::Result<Options> {
                 options.chunk = Some(chunk);
             }
             _ => {
-                return Err(meta.error(format!("unknown option `{name}` of #[par_for]; {OPTIONS_HELP}")));
+                return Err(meta.error(format!(
+                    "unknown option `{name}` of #[par_for]; {OPTIONS_HELP}"
+                )));
             }
         }
         Ok(())
@@ -146,7 +166,7 @@ fn check_chunk(chunk: &Expr) -> syn::Result<()> {
 }
 
 /// The loop with its iterable handed to the split the options ask for.
-fn rewrite(for_loop: &mut ExprForLoop, options: Options, marker_span: Span) {
+fn rewrite(for_loop: &mut ExprForLoop, options: Options, team: Team, marker_span: Span) {
     let iterable = &for_loop.expr;
     let split = match options.schedule {
         Some((variant, span)) => {
@@ -159,16 +179,29 @@ fn rewrite(for_loop: &mut ExprForLoop, options: Options, marker_span: Span) {
         Some(chunk) => quote!(#split.chunk(#chunk)),
         None => split,
     };
-    let expr: TokenStream = quote_spanned!(marker_span=> #split.over(#iterable));
+    let expr: TokenStream = match team {
+        Team::World => quote_spanned!(marker_span=> #split.over(#iterable)),
+        Team::Main => quote_spanned!(marker_span=>
+            ::dlp::__private::split_in_team(#split, ::dlp::__private::Team::Main, #iterable)
+        ),
+        Team::Workers => quote_spanned!(marker_span=>
+            ::dlp::__private::split_in_team(#split, ::dlp::__private::Team::Workers, #iterable)
+        ),
+    };
     for_loop.expr = Box::new(syn::parse2(expr).expect("a method call parses as an expression"));
 }
 
 /// Rewrites the `#[par_for]` loops of a function body, collecting misuse as errors.
 pub(crate) struct LoopRewriter<'a> {
-    pub(crate) errors: &'a mut Errors,
+    team: Team,
+    errors: &'a mut Errors,
 }
 
-impl LoopRewriter<'_> {
+impl<'a> LoopRewriter<'a> {
+    pub(crate) fn new(team: Team, errors: &'a mut Errors) -> Self {
+        LoopRewriter { team, errors }
+    }
+
     /// Removes the markers from `attrs`, returning the first (a second one is an error).
     fn take_marker(&mut self, attrs: &mut Vec<Attribute>) -> Option<Attribute> {
         let mut found: Option<Attribute> = None;
@@ -177,8 +210,10 @@ impl LoopRewriter<'_> {
             if !is_marker(&attr) {
                 kept.push(attr);
             } else if found.is_some() {
-                self.errors
-                    .push(attr.span(), "#[par_for] is given twice on this loop; keep one");
+                self.errors.push(
+                    attr.span(),
+                    "#[par_for] is given twice on this loop; keep one",
+                );
             } else {
                 found = Some(attr);
             }
@@ -196,7 +231,7 @@ impl VisitMut for LoopRewriter<'_> {
             Expr::ForLoop(for_loop) => {
                 if let Some(marker) = self.take_marker(&mut for_loop.attrs) {
                     match parse_options(&marker) {
-                        Ok(options) => rewrite(for_loop, options, marker.span()),
+                        Ok(options) => rewrite(for_loop, options, self.team, marker.span()),
                         Err(error) => self.errors.add(error),
                     }
                 }
@@ -237,7 +272,8 @@ impl VisitMut for LoopRewriter<'_> {
     }
 }
 
-const NOT_A_LOOP: &str = "#[par_for] goes on a `for` loop: `#[par_for] for item in iterable { .. }`";
+const NOT_A_LOOP: &str =
+    "#[par_for] goes on a `for` loop: `#[par_for] for item in iterable { .. }`";
 
 /// The attributes of an expression that can carry them.
 fn attrs_of(expr: &mut Expr) -> Option<&mut Vec<Attribute>> {

@@ -7,7 +7,7 @@ use crate::context::{self, Link, RankContext};
 use crate::failure::misuse;
 use crate::message::{self, Message};
 use crate::split::block_range;
-use crate::threads::ThreadWorld;
+use crate::threads::{Members, ThreadWorld};
 
 /// The calling rank and its world, when the world has other ranks; `None` when alone.
 pub(crate) fn team() -> Option<(Rc<RankContext>, Arc<ThreadWorld>)> {
@@ -32,7 +32,7 @@ pub(crate) fn team() -> Option<(Rc<RankContext>, Arc<ThreadWorld>)> {
 /// ```
 pub fn barrier() {
     if let Some((rank, world)) = team() {
-        world.barrier(rank.rank, rank.next_call());
+        world.barrier(rank.rank, rank.next_call(Members::All));
     }
 }
 
@@ -74,7 +74,7 @@ fn broadcast_in<T: Message>(
     operation: &'static str,
     value: Option<T>,
 ) -> T {
-    let call = rank.next_call();
+    let call = rank.next_call(Members::All);
     if rank.rank == 0 {
         let value = value.unwrap_or_else(|| root_passed_none(operation));
         let copy = Arc::new(message::encode(&value, operation));
@@ -102,7 +102,9 @@ fn broadcast_in<T: Message>(
 pub fn gather<T: Message>(value: T) -> Option<Vec<T>> {
     match team() {
         None => Some(vec![value]),
-        Some((rank, world)) => world.gather(rank.rank, rank.next_call(), "gather", value),
+        Some((rank, world)) => {
+            world.gather(rank.rank, rank.next_call(Members::All), "gather", value)
+        }
     }
 }
 
@@ -116,7 +118,7 @@ pub fn all_gather<T: Message>(value: T) -> Vec<T> {
     let Some((rank, world)) = team() else {
         return vec![value];
     };
-    let gathered = world.gather(rank.rank, rank.next_call(), "all_gather", value);
+    let gathered = world.gather(rank.rank, rank.next_call(Members::All), "all_gather", value);
     broadcast_in(&rank, &world, "all_gather", gathered)
 }
 
@@ -142,7 +144,7 @@ pub fn scatter<T: Message>(items: Option<Vec<T>>) -> Vec<T> {
     let Some((rank, world)) = team() else {
         return items.unwrap_or_else(|| root_passed_none("scatter"));
     };
-    let call = rank.next_call();
+    let call = rank.next_call(Members::All);
     let parts = (rank.rank == 0).then(|| {
         let mut items = items.unwrap_or_else(|| root_passed_none("scatter"));
         let length = items.len();
@@ -169,7 +171,9 @@ pub fn scatter<T: Message>(items: Option<Vec<T>>) -> Vec<T> {
 pub fn reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> Option<T> {
     let all = match team() {
         None => Some(vec![value]),
-        Some((rank, world)) => world.gather(rank.rank, rank.next_call(), "reduce", value),
+        Some((rank, world)) => {
+            world.gather(rank.rank, rank.next_call(Members::All), "reduce", value)
+        }
     };
     all.map(|all| {
         all.into_iter()
@@ -189,7 +193,7 @@ pub fn all_reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> T {
         return value;
     };
     let combined = world
-        .gather(rank.rank, rank.next_call(), "all_reduce", value)
+        .gather(rank.rank, rank.next_call(Members::All), "all_reduce", value)
         .map(|all| {
             all.into_iter()
                 .reduce(combine)

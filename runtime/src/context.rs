@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::threads::ThreadWorld;
+use crate::threads::{Members, ThreadWorld};
 
 /// How a rank reaches the others.
 pub(crate) enum Link {
@@ -22,6 +22,8 @@ pub(crate) struct RankContext {
     /// How many collectives (splits and maps included) this rank has entered: collectives are
     /// matched across ranks by this number, as MPI matches them by call order.
     calls: Cell<u64>,
+    /// The same count for the loops that the worker ranks share among themselves.
+    worker_calls: Cell<u64>,
 }
 
 impl RankContext {
@@ -31,13 +33,18 @@ impl RankContext {
             size,
             link,
             calls: Cell::new(0),
+            worker_calls: Cell::new(0),
         }
     }
 
-    /// Numbers the next collective call of this rank.
-    pub(crate) fn next_call(&self) -> u64 {
-        let call = self.calls.get();
-        self.calls.set(call + 1);
+    /// Numbers the next collective call of this rank among `members`.
+    pub(crate) fn next_call(&self, members: Members) -> u64 {
+        let calls = match members {
+            Members::All => &self.calls,
+            Members::Workers => &self.worker_calls,
+        };
+        let call = calls.get();
+        calls.set(call + 1);
         call
     }
 }

@@ -30,6 +30,7 @@
 mod collectives;
 mod config;
 mod context;
+mod expansion;
 mod failure;
 mod map;
 mod message;
@@ -47,3 +48,8 @@ pub use split::{
     Schedule, Share, Split, WithIndex, split_block, split_guided, split_managed, split_round_robin,
 };
 pub use world::{World, run};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::expansion::*;
+}

@@ -8,7 +8,7 @@ use crate::collectives::team;
 use crate::failure::{stop, unwinding_through_item};
 use crate::message::Message;
 use crate::split::{Share, Split};
-use crate::threads::{ThreadWorld, Wake};
+use crate::threads::{Members, ThreadWorld, Wake};
 
 /// The results that worker ranks hand to the main rank.
 struct Results<R> {
@@ -97,8 +97,8 @@ where
                 current: None,
             });
         };
-        let call = rank.next_call();
-        let results = world.join(rank.rank, call, "map", None, || {
+        let call = rank.next_call(Members::All);
+        let results = world.join(Members::All, rank.rank, call, "map", None, || {
             Results::<R>::new(rank.size - 1)
         });
         let share = split.over(items);

@@ -11,6 +11,7 @@ pub(crate) use plan::block_range;
 pub use share::{Share, WithIndex};
 
 use crate::context::{self, Link};
+use crate::threads::Members;
 use claims::Claims;
 use plan::Sizer;
 use share::{Plan, collected, exact_length};
@@ -220,26 +221,46 @@ impl Split {
     /// assert_eq!(lengths, Some(vec![5, 4, 5, 5]));
     /// ```
     pub fn over<I: IntoIterator>(self, items: I) -> Share<I::IntoIter> {
+        self.over_among(Members::All, items)
+    }
+
+    /// Every item, for a rank that processes them all, with no call to the other ranks.
+    pub(crate) fn alone<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
         let items = items.into_iter();
-        let alone = |items: I::IntoIter| {
-            let every_index = 0..exact_length(&items).unwrap_or(usize::MAX);
-            Share::live(items, Plan::Single(Some(every_index)), 1, None)
-        };
+        let every_index = 0..exact_length(&items).unwrap_or(usize::MAX);
+        Share::live(items, Plan::Single(Some(every_index)), 1, None)
+    }
+
+    /// The items of `items` that fall to this rank when only `members` share them.
+    pub(crate) fn over_among<I: IntoIterator>(
+        self,
+        members: Members,
+        items: I,
+    ) -> Share<I::IntoIter> {
+        let items = items.into_iter();
         let Some(rank) = context::current() else {
-            return alone(items);
+            return Split::alone(items);
         };
         let world = match &rank.link {
-            Link::Solo => return alone(items),
+            Link::Solo => return Split::alone(items),
             Link::Threads(world) => Arc::clone(world),
         };
-        let (me, size) = (rank.rank, rank.size);
-        let call = rank.next_call();
+        // `me` and `size` place this rank among the members; the board knows it by its rank.
+        let (me, size) = match members {
+            Members::All => (rank.rank, rank.size),
+            Members::Workers => (rank.rank - 1, rank.size - 1),
+        };
+        let call = rank.next_call(members);
         let operation = self.schedule.operation();
+        // The static splits meet the other members only to check that the lengths agree.
+        let check_length = |length| {
+            world.join(members, rank.rank, call, operation, length, || ());
+        };
         let chunk = self.chunk.map_or(1, NonZeroUsize::get);
         match self.schedule {
             Schedule::RoundRobin => {
                 let length = exact_length(&items);
-                world.join(me, call, operation, length, || ());
+                check_length(length);
                 if chunk == 1 {
                     // One strided run: every size-th index from this rank's.
                     let mine = me..length.unwrap_or(usize::MAX);
@@ -257,20 +278,22 @@ impl Split {
             }
             Schedule::Block => match exact_length(&items) {
                 Some(length) => {
-                    world.join(me, call, operation, Some(length), || ());
+                    check_length(Some(length));
                     let block = block_range(length, size, me);
                     Share::live(items, Plan::Single(Some(block)), 1, Some(world))
                 }
                 None => {
                     let (items, length) = collected(items);
-                    world.join(me, call, operation, Some(length), || ());
+                    check_length(Some(length));
                     let block = block_range(length, size, me);
                     Share::of_collected(items, Plan::Single(Some(block)), Some(world))
                 }
             },
             Schedule::Managed | Schedule::Guided => {
                 let length = exact_length(&items);
-                let claims = world.join(me, call, operation, length, || Claims::new(length));
+                let claims = world.join(members, rank.rank, call, operation, length, || {
+                    Claims::new(length)
+                });
                 let sizer = match (self.schedule, self.chunk) {
                     (Schedule::Guided, _) => Sizer::Guided {
                         min: chunk,

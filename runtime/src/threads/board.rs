@@ -18,16 +18,35 @@ pub(crate) struct Board {
 }
 
 struct BoardState {
-    rounds: HashMap<u64, Round>,
+    rounds: HashMap<(Members, u64), Round>,
     /// Ranks whose body has returned: they will never enter another round.
     returned: Vec<bool>,
     aborted: bool,
+}
+
+/// The ranks that take part in a collective call. Each set numbers its calls on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Members {
+    /// Every rank of the world.
+    All,
+    /// Every rank but the main one: the loops of `#[worker_only]` functions.
+    Workers,
+}
+
+impl Members {
+    fn ranks(self, size: usize) -> std::ops::Range<usize> {
+        match self {
+            Members::All => 0..size,
+            Members::Workers => 1..size,
+        }
+    }
 }
 
 /// One collective call, as seen by all ranks.
 pub(crate) struct Round {
     operation: &'static str,
     opened_by: usize,
+    members: std::ops::Range<usize>,
     entered: Vec<bool>,
     left: usize,
     /// The first known iterable length and the rank that had it.
@@ -41,10 +60,11 @@ pub(crate) struct Round {
 }
 
 impl Round {
-    fn new(operation: &'static str, opened_by: usize, size: usize) -> Self {
+    fn new(operation: &'static str, opened_by: usize, members: Members, size: usize) -> Self {
         Round {
             operation,
             opened_by,
+            members: members.ranks(size),
             entered: vec![false; size],
             left: 0,
             length: None,
@@ -55,7 +75,7 @@ impl Round {
     }
 
     pub(crate) fn all_entered(&self) -> bool {
-        self.entered.iter().all(|&entered| entered)
+        self.members.clone().all(|rank| self.entered[rank])
     }
 
     /// Records `rank`'s iterable length; returns the error text if it differs from another's.
@@ -83,6 +103,7 @@ pub(crate) struct Entry {
     pub(crate) rank: usize,
     /// The length of the iterable of a split or map, where it is known.
     pub(crate) length: Option<usize>,
+    pub(crate) members: Members,
 }
 
 impl Board {
@@ -121,13 +142,15 @@ impl Board {
             operation,
             rank,
             length,
+            members,
         } = entry;
+        let key = (members, call);
         let mut guard = self.lock();
         let state = &mut *guard;
         let round = state
             .rounds
-            .entry(call)
-            .or_insert_with(|| Round::new(operation, rank, self.size));
+            .entry(key)
+            .or_insert_with(|| Round::new(operation, rank, members, self.size));
         if round.operation != operation {
             let message = format!(
                 "collective #{call} does not match across ranks: rank {rank} called {operation}, \
@@ -154,11 +177,15 @@ impl Board {
                 drop(guard);
                 stop();
             }
-            let round = &state.rounds[&call];
+            let round = &state.rounds[&key];
             if ready(round) {
                 break;
             }
-            if let Some(absent) = (0..self.size).find(|&r| state.returned[r] && !round.entered[r]) {
+            if let Some(absent) = round
+                .members
+                .clone()
+                .find(|&r| state.returned[r] && !round.entered[r])
+            {
                 let message = format!(
                     "rank {rank} waits in {operation} (collective #{call}), but rank {absent} has \
                      already returned from the world without calling it. Every rank must make \
@@ -176,12 +203,12 @@ impl Board {
         let state = &mut *guard;
         let round = state
             .rounds
-            .get_mut(&call)
+            .get_mut(&key)
             .expect("a round stays until every rank left it");
         let result = depart(round);
         round.left += 1;
-        if round.left == self.size {
-            state.rounds.remove(&call);
+        if round.left == round.members.len() {
+            state.rounds.remove(&key);
         }
         result
     }

@@ -10,6 +10,7 @@ use std::thread;
 
 use crate::context::{self, Link, RankContext};
 use crate::failure::{Failure, run_guarded, stop};
+pub(crate) use board::Members;
 use board::{Board, Entry};
 
 /// Something that blocks outside the board (a map's result queue) and must be woken on abort.
@@ -75,6 +76,7 @@ impl ThreadWorld {
             operation: "barrier",
             rank,
             length: None,
+            members: Members::All,
         };
         self.board
             .meet(entry, |_| {}, board::Round::all_entered, |_| ());
@@ -94,6 +96,7 @@ impl ThreadWorld {
             operation,
             rank,
             length: None,
+            members: Members::All,
         };
         self.board.meet(
             entry,
@@ -124,6 +127,7 @@ impl ThreadWorld {
             operation,
             rank,
             length: None,
+            members: Members::All,
         };
         self.board.meet(
             entry,
@@ -139,10 +143,12 @@ impl ThreadWorld {
         )
     }
 
-    /// Joins the state every rank shares for one split or map, made by the first rank to arrive.
-    /// Never waits for the other ranks.
+    /// Joins the state the `members` share for one split or map, made by the first of them to
+    /// arrive. Never waits for the others.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn join<S: Send + Sync + 'static>(
         &self,
+        members: Members,
         rank: usize,
         call: u64,
         operation: &'static str,
@@ -154,6 +160,7 @@ impl ThreadWorld {
             operation,
             rank,
             length,
+            members,
         };
         let shared = self.board.meet(
             entry,

@@ -1,0 +1,138 @@
+//! What the attributes of `dlp-macros` expand to. Not a public API: reached as
+//! `dlp::__private`, and free to change with the macros.
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::context;
+use crate::failure::misuse;
+use crate::message::Message;
+use crate::split::{Share, Split};
+use crate::threads::Members;
+
+/// Set when a rank other than the main one returned an error from `#[dlp::main]`.
+static A_RANK_RETURNED_AN_ERROR: AtomicBool = AtomicBool::new(false);
+
+/// What a `#[dlp::main]` function may return: `()` or a `Result`.
+#[diagnostic::on_unimplemented(
+    message = "#[dlp::main] functions return `()` or `Result<(), E>`, not `{Self}`",
+    label = "this return type"
+)]
+pub trait MainOutcome {
+    /// The error to report, if this outcome is one.
+    fn error(&self) -> Option<String>;
+}
+
+impl MainOutcome for () {
+    fn error(&self) -> Option<String> {
+        None
+    }
+}
+
+impl<T, E: Debug> MainOutcome for Result<T, E> {
+    fn error(&self) -> Option<String> {
+        self.as_ref().err().map(|error| format!("{error:?}"))
+    }
+}
+
+/// `#[dlp::main]`: runs the body on every rank and returns the main rank's outcome. An error
+/// returned on another rank is printed with its rank, and the process exits with status 1 once
+/// the world has ended.
+pub fn run_main<R: MainOutcome>(body: impl Fn() -> R + Sync) -> R {
+    let outcome = crate::run(|| {
+        let outcome = body();
+        if !context::is_main()
+            && let Some(error) = outcome.error()
+        {
+            eprintln!("dlp: rank {} returned an error: {error}", context::rank());
+            A_RANK_RETURNED_AN_ERROR.store(true, Ordering::SeqCst);
+        }
+        outcome
+    });
+    if outcome.error().is_none() && A_RANK_RETURNED_AN_ERROR.load(Ordering::SeqCst) {
+        std::process::exit(1);
+    }
+    outcome
+}
+
+/// An argument of a `#[dlp::spmd]` function: every rank of a region gets its own copy.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an argument of a #[dlp::spmd] function: it is not `Clone`",
+    label = "every rank of a parallel region gets its own clone of this argument",
+    note = "pass a reference (`&{Self}`), or derive or implement `Clone`"
+)]
+pub trait RankCopy {
+    /// This rank's copy.
+    fn rank_copy(&self) -> Self;
+}
+
+impl<T: Clone> RankCopy for T {
+    fn rank_copy(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// A rank's copy of an argument of a `#[dlp::spmd]` function.
+pub fn rank_copy<T: RankCopy>(value: &T) -> T {
+    value.rank_copy()
+}
+
+/// `#[dlp::spmd]`: inside a world, runs `body` with `arguments` on this rank. Outside any world,
+/// opens one: every rank runs `body` with its own copy of the arguments (made by `copy`), and
+/// the main rank's result is returned.
+pub fn region<A: Sync, R>(
+    arguments: A,
+    copy: impl Fn(&A) -> A + Sync,
+    body: impl Fn(A) -> R + Sync,
+) -> R {
+    if context::current().is_some() {
+        return body(arguments);
+    }
+    crate::run(|| body(copy(&arguments)))
+}
+
+/// A value that `#[main_only(broadcast)]` can hand to every rank.
+#[diagnostic::on_unimplemented(
+    message = "#[main_only(broadcast)] cannot send a `{Self}` to the other ranks: it is not a `dlp::Message`",
+    label = "the return type must be `Serialize + DeserializeOwned + Send + 'static`",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for it, or drop `broadcast` to return `Option<{Self}>`"
+)]
+pub trait Broadcastable: Message {}
+
+impl<T: Message> Broadcastable for T {}
+
+/// `#[main_only(broadcast)]`: the main rank's value, on every rank.
+#[track_caller]
+pub fn broadcast_result<T: Broadcastable>(value: Option<T>) -> T {
+    crate::broadcast(value)
+}
+
+/// The ranks that run the loops of a `#[main_only]` or `#[worker_only]` function.
+#[derive(Clone, Copy, Debug)]
+pub enum Team {
+    /// The main rank alone: it processes every item.
+    Main,
+    /// Every rank but the main one: they share the items.
+    Workers,
+}
+
+/// A `#[par_for]` loop of a `#[main_only]` or `#[worker_only]` function: the items are shared
+/// by the ranks of `team` only.
+#[track_caller]
+pub fn split_in_team<I: IntoIterator>(split: Split, team: Team, items: I) -> Share<I::IntoIter> {
+    let main = context::is_main();
+    match team {
+        Team::Main if main => Split::alone(items),
+        Team::Workers if !main => split.over_among(Members::Workers, items),
+        Team::Main => misuse(format!(
+            "a #[par_for] loop of a #[main_only] function runs on rank {}; a #[main_only] \
+             function runs on the main rank only",
+            context::rank()
+        )),
+        Team::Workers => misuse(
+            "a #[par_for] loop of a #[worker_only] function runs on the main rank; a \
+             #[worker_only] function runs on the other ranks only"
+                .to_owned(),
+        ),
+    }
+}
