@@ -1,6 +1,7 @@
 //! Errors gathered while expanding, so that every misuse is reported at once.
 
 use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 
 #[derive(Default)]
 pub(crate) struct Errors {
@@ -17,6 +18,11 @@ impl Errors {
 
     pub(crate) fn push(&mut self, span: Span, message: &str) {
         self.add(syn::Error::new(span, message));
+    }
+
+    /// An error that underlines all of `tokens`, not only their first token.
+    pub(crate) fn push_spanned(&mut self, tokens: impl ToTokens, message: &str) {
+        self.add(syn::Error::new_spanned(tokens, message));
     }
 
     /// The errors as `compile_error!` invocations; empty when there are none.

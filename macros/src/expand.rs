@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
-use syn::{FnArg, ItemFn, Meta, Pat, PatIdent, ReturnType, Type};
+use syn::{FnArg, Ident, ItemFn, Meta, Pat, PatIdent, ReturnType, Type};
 
 use crate::errors::Errors;
 use crate::function;
@@ -108,15 +108,19 @@ fn main(function: ItemFn) -> TokenStream {
         block,
         ..
     } = function;
-    let output = match &sig.output {
-        ReturnType::Default => quote!(-> ()),
-        ReturnType::Type(_, ty) => closure_output(Some(ty)),
+    let (output, span) = match &sig.output {
+        ReturnType::Default => (quote!(-> ()), sig.ident.span()),
+        ReturnType::Type(_, ty) => (closure_output(Some(ty)), ty.span()),
     };
-    let run = quote_spanned!(sig.output.span()=> ::dlp::__private::run_main);
+    // The call is spanned at the return type, where a type that is neither `()` nor a `Result`
+    // is reported.
+    let body = Ident::new("__dlp_body", span);
+    let run = quote_spanned!(span=> ::dlp::__private::run_main(#body));
     quote! {
         #(#attrs)*
         #vis #sig {
-            #run(|| #output #block)
+            let #body = || #output #block;
+            #run
         }
     }
 }
@@ -157,7 +161,8 @@ fn spmd(function: ItemFn) -> TokenStream {
         );
         // Spanned at the argument's type, so that a type that cannot be copied to every rank
         // is reported there.
-        copies.push(quote_spanned!(typed.ty.span()=> ::dlp::__private::rank_copy(#name)));
+        let at_type = Ident::new(&name.to_string(), typed.ty.span());
+        copies.push(quote_spanned!(typed.ty.span()=> ::dlp::__private::rank_copy(#at_type)));
         names.push(name);
         patterns.push(pattern);
     }
@@ -207,11 +212,14 @@ fn restricted(role: Role, broadcast: bool, function: ItemFn) -> TokenStream {
     };
     if broadcast {
         // Spanned at the return type: a type that is not a `Message` is reported there.
-        let send = quote_spanned!(returned.span()=> ::dlp::__private::broadcast_result);
+        let span = returned.span();
+        let value_here = Ident::new("__dlp_value", span);
+        let send = quote_spanned!(span=> ::dlp::__private::broadcast_result(#value_here));
         return quote! {
             #(#attrs)*
             #vis #sig {
-                #send(#value)
+                let #value_here = #value;
+                #send
             }
         };
     }

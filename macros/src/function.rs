@@ -81,8 +81,8 @@ pub(crate) fn check(role: Role, broadcast: bool, function: &ItemFn, errors: &mut
     match role {
         Role::Main => {
             if !sig.inputs.is_empty() {
-                errors.push(
-                    sig.inputs.span(),
+                errors.push_spanned(
+                    &sig.inputs,
                     "#[dlp::main] goes on a function without arguments, such as `fn main()`: \
                      every rank calls it with none. Read inputs inside it (files, \
                      `std::env::args()`), or use #[dlp::spmd] on a function that takes them",
@@ -93,8 +93,8 @@ pub(crate) fn check(role: Role, broadcast: bool, function: &ItemFn, errors: &mut
             if let Some(FnArg::Receiver(receiver)) = sig.inputs.first() {
                 let shared = matches!(receiver.kind, ReceiverKind::Reference(_, _, None));
                 if !shared {
-                    errors.push(
-                        receiver.span(),
+                    errors.push_spanned(
+                        receiver,
                         "#[dlp::spmd] methods take `&self`: called outside a world, every rank of \
                          the region runs the body at once and shares the receiver, so it cannot \
                          be mutable or moved. Take `&self` and return what changes, or make the \

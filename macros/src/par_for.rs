@@ -210,10 +210,8 @@ impl<'a> LoopRewriter<'a> {
             if !is_marker(&attr) {
                 kept.push(attr);
             } else if found.is_some() {
-                self.errors.push(
-                    attr.span(),
-                    "#[par_for] is given twice on this loop; keep one",
-                );
+                self.errors
+                    .push_spanned(&attr, "#[par_for] is given twice on this loop; keep one");
             } else {
                 found = Some(attr);
             }
@@ -238,8 +236,8 @@ impl VisitMut for LoopRewriter<'_> {
             }
             Expr::While(while_loop) => {
                 if let Some(marker) = self.take_marker(&mut while_loop.attrs) {
-                    self.errors.push(
-                        marker.span(),
+                    self.errors.push_spanned(
+                        &marker,
                         "#[par_for] shares the items of a `for` loop among the ranks; a `while` \
                          loop has no items to share. Write it as `for item in iterable`",
                     );
@@ -247,8 +245,8 @@ impl VisitMut for LoopRewriter<'_> {
             }
             Expr::Loop(plain_loop) => {
                 if let Some(marker) = self.take_marker(&mut plain_loop.attrs) {
-                    self.errors.push(
-                        marker.span(),
+                    self.errors.push_spanned(
+                        &marker,
                         "#[par_for] shares the items of a `for` loop among the ranks; a `loop` \
                          has no items to share. Write it as `for item in iterable`",
                     );
@@ -258,7 +256,7 @@ impl VisitMut for LoopRewriter<'_> {
                 if let Some(attrs) = attrs_of(other)
                     && let Some(marker) = self.take_marker(attrs)
                 {
-                    self.errors.push(marker.span(), NOT_A_LOOP);
+                    self.errors.push_spanned(&marker, NOT_A_LOOP);
                 }
             }
         }
@@ -267,7 +265,7 @@ impl VisitMut for LoopRewriter<'_> {
     fn visit_local_mut(&mut self, local: &mut Local) {
         visit_mut::visit_local_mut(self, local);
         if let Some(marker) = self.take_marker(&mut local.attrs) {
-            self.errors.push(marker.span(), NOT_A_LOOP);
+            self.errors.push_spanned(&marker, NOT_A_LOOP);
         }
     }
 }

@@ -1,0 +1,4 @@
+#[dlp::main]
+fn main() -> u32 {
+    7
+}

@@ -1,0 +1,7 @@
+#[dlp::main]
+fn main() {
+    #[par_for(split = "managed")]
+    loop {
+        break;
+    }
+}

@@ -1,0 +1,8 @@
+fn main() {
+    let mut results = Vec::new();
+    #[par_for(split = "managed")]
+    for example in 0..10 {
+        results.push(example);
+    }
+    println!("{results:?}");
+}

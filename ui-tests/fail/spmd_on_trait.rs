@@ -1,0 +1,6 @@
+#[dlp::spmd]
+trait Simulation {
+    fn step(&self);
+}
+
+fn main() {}
