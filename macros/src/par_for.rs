@@ -188,7 +188,7 @@ fn rewrite(for_loop: &mut ExprForLoop, options: Options, team: Team, marker_span
             ::dlp::__private::split_in_team(#split, ::dlp::__private::Team::Workers, #iterable)
         ),
     };
-    for_loop.expr = Box::new(syn::parse2(expr).expect("a method call parses as an expression"));
+    *for_loop.expr = syn::parse2(expr).expect("a method call parses as an expression");
 }
 
 /// Rewrites the `#[par_for]` loops of a function body, collecting misuse as errors.
