@@ -39,8 +39,29 @@ fn child(scenario: &str) {
             }
             dlp::barrier();
         }),
+        "worker-error" => {
+            if let Err(error) = returns_an_error_on_rank_one() {
+                panic!("the main rank returned {error}, but it succeeded");
+            }
+            println!("main returned Ok");
+        }
         other => panic!("unknown scenario {other}"),
     }
+}
+
+/// A `#[dlp::main]` function whose rank 1 fails: the process must not exit 0.
+#[dlp::main]
+fn returns_an_error_on_rank_one() -> Result<(), String> {
+    let mut mine = 0;
+    #[par_for]
+    for item in 0..10 {
+        mine += item;
+    }
+    let total = dlp::all_reduce(mine, |a, b| a + b);
+    if dlp::rank() == 1 {
+        return Err(format!("no input file on rank 1 (total {total})"));
+    }
+    Ok(())
 }
 
 struct Outcome {
@@ -159,6 +180,21 @@ fn checks() -> Vec<Check> {
                 &outcome,
             )
         }),
+        (
+            "an error returned by #[dlp::main] on a worker rank exits 1, naming the rank",
+            || {
+                let outcome = run_child("worker-error", &[("DLP_THREADS", "3")]);
+                expect(
+                    outcome.code == Some(1)
+                        && outcome.stdout.is_empty()
+                        && outcome.stderr.contains(
+                            "dlp: rank 1 returned an error: \"no input file on rank 1 (total 45)\"",
+                        ),
+                    "exit 1 with the rank's error on stderr",
+                    &outcome,
+                )
+            },
+        ),
         (
             "a rank waiting for one that returned is an error, not a hang",
             || {

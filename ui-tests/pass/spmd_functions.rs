@@ -30,6 +30,18 @@ fn ranks() -> usize {
     dlp::size()
 }
 
+/// `return` inside a `#[par_for]` loop returns from the function, on the rank that took it.
+#[dlp::spmd]
+fn first_negative_of_mine(items: &[i32]) -> Option<i32> {
+    #[par_for(split = "round_robin")]
+    for item in items {
+        if *item < 0 {
+            return Some(*item);
+        }
+    }
+    None
+}
+
 struct Grid {
     cells: Vec<u32>,
 }
@@ -53,6 +65,11 @@ fn main() {
     assert!(ranks() >= 1);
     let grid = Grid { cells: (1..=100).collect() };
     assert_eq!(grid.total(2), 10100);
+
+    let found = dlp::World::threads(2).run(|| {
+        dlp::all_gather(first_negative_of_mine(&[1, -2, 3, 4, -5, -6]))
+    });
+    assert_eq!(found, [Some(-5), Some(-2)]); // rank 0 has items 0, 2, 4; rank 1 has 1, 3, 5
 
     // Inside a world: the body runs on every rank, with no region of its own.
     let totals = dlp::World::threads(3).run(|| {
