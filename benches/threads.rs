@@ -1,7 +1,8 @@
 //! dlp on the threads backend against rayon on the same number of threads, in one process.
 //!
 //! `cargo bench --bench threads` (set `DLP_THREADS` to choose the thread count; default: one
-//! per core); `-- light`, `-- heavy`, `-- skew` or `-- startup` runs only those sections,
+//! per core); `-- light`, `-- heavy`, `-- skew`, `-- progress` or `-- startup` runs only those
+//! sections,
 //! `-- --quick` fewer repetitions.
 //!
 //! The machines this runs on are shared and noisy, so each run of a dlp variant is paired with
@@ -259,6 +260,50 @@ fn skew_rows(ranks: usize, pool: &rayon::ThreadPool, reps: usize) -> (Duration, 
     (ideal, rows)
 }
 
+/// The cost of a progress bar: trivial items (a whole split is a few milliseconds, so any
+/// per-item cost would show) and the skew workload, with and without `.progress()`.
+fn progress_rows(ranks: usize, reps: usize) -> Vec<(String, Vec<Duration>, Vec<Duration>)> {
+    let tasks = skew_tasks();
+    let samples = World::threads(ranks).run(|| {
+        let mut samples = vec![Vec::new(); 4];
+        for rep in 0..reps {
+            for shown in [rep % 2 == 0, rep % 2 == 1] {
+                let split = if shown {
+                    Split::managed().progress()
+                } else {
+                    Split::managed()
+                };
+                let slot = usize::from(shown);
+                samples[slot].push(timed_in_world(|| {
+                    let mine: u64 = split.over(0..ITEMS).map(|n| n ^ 0x5555).sum();
+                    dlp::all_reduce(mine, |a, b| a + b)
+                }));
+                if rep < reps.div_ceil(4) {
+                    samples[2 + slot].push(timed_in_world(|| {
+                        for &task in split.over(&tasks) {
+                            burn_cpu(task);
+                        }
+                        dlp::barrier();
+                    }));
+                }
+            }
+        }
+        samples
+    });
+    let mut samples = samples.into_iter();
+    let mut next = || samples.next().expect("four series");
+    let (trivial_without, trivial_with) = (next(), next());
+    let (skew_without, skew_with) = (next(), next());
+    vec![
+        (
+            format!("trivial items ({ITEMS}), managed"),
+            trivial_with,
+            trivial_without,
+        ),
+        ("skew workload, managed".to_owned(), skew_with, skew_without),
+    ]
+}
+
 fn main() {
     let sections: Vec<String> = std::env::args()
         .skip(1)
@@ -300,6 +345,21 @@ fn main() {
             "heavy kernel: f(n) {HEAVY_REPEATS} times per item, {ITEMS} items; {heavy_reps} runs"
         );
         print_rows(&title, "rayon", &rayon, &rows);
+    }
+    if wanted("progress") {
+        let reps = if quick { 4 } else { 31 };
+        println!("\nprogress bar: with .progress() against without, same split; {reps} runs");
+        for (name, with, without) in progress_rows(ranks, reps) {
+            print_rows(
+                &name,
+                "without",
+                &without,
+                &[Row {
+                    name: "with progress bar".into(),
+                    samples: with,
+                }],
+            );
+        }
     }
     if wanted("skew") {
         let (ideal, rows) = skew_rows(ranks, &pool, skew_reps);

@@ -45,6 +45,21 @@ fn child(scenario: &str) {
             }
             println!("main returned Ok");
         }
+        "watched" => {
+            // Two splits of 1000 items, the second with a progress bar, long enough (0.5 s on
+            // two ranks) for the bar to appear.
+            let counts = dlp::run(|| {
+                let first = dlp::split_round_robin(0..1000u32).count();
+                let second = dlp::Split::managed()
+                    .chunk(7)
+                    .progress()
+                    .over(0..1000u32)
+                    .inspect(|_| std::thread::sleep(std::time::Duration::from_millis(1)))
+                    .count();
+                dlp::all_reduce((first, second), |a, b| (a.0 + b.0, a.1 + b.1))
+            });
+            println!("{counts:?}");
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -192,6 +207,144 @@ fn checks() -> Vec<Check> {
                         ),
                     "exit 1 with the rank's error on stderr",
                     &outcome,
+                )
+            },
+        ),
+        (
+            "DLP_REPORT=1 prints a per-rank table after each split",
+            || {
+                let outcome = run_child("watched", &[("DLP_THREADS", "3"), ("DLP_REPORT", "1")]);
+                let reports: Vec<&str> = outcome
+                    .stderr
+                    .lines()
+                    .filter(|line| line.starts_with("dlp report: "))
+                    .collect();
+                let rows: Vec<Vec<&str>> = outcome
+                    .stderr
+                    .lines()
+                    .map(|line| line.split_whitespace().collect::<Vec<_>>())
+                    .filter(|cells| cells.len() == 5 && cells[4].ends_with('%'))
+                    .collect();
+                let round_robin_items: Vec<&str> = rows.iter().take(3).map(|row| row[1]).collect();
+                let managed_items: usize = rows[3..]
+                    .iter()
+                    .map(|row| row[1].parse::<usize>().unwrap())
+                    .sum();
+                expect(
+                    outcome.code == Some(0)
+                        && outcome.stdout == "(1000, 1000)\n"
+                        && reports
+                            == [
+                                "dlp report: split_round_robin #0, 1000 items on 3 ranks",
+                                "dlp report: split_managed #1, 1000 items on 3 ranks",
+                            ]
+                        && rows.len() == 6
+                        && round_robin_items == ["334", "333", "333"]
+                        && managed_items == 1000,
+                    "two reports of three ranks each, with the items of each rank",
+                    &outcome,
+                )
+            },
+        ),
+        ("a bad DLP_REPORT is a clear error", || {
+            let outcome = run_child("watched", &[("DLP_REPORT", "verbose")]);
+            expect(
+                outcome.code == Some(101)
+                    && outcome
+                        .stderr
+                        .contains("DLP_REPORT=\"verbose\" is not a yes or a no"),
+                "exit 101 with a message naming DLP_REPORT",
+                &outcome,
+            )
+        }),
+        (
+            "DLP_TRACE writes a Chrome trace that covers every item once",
+            || {
+                let path =
+                    std::env::temp_dir().join(format!("dlp-trace-{}.json", std::process::id()));
+                let outcome = run_child(
+                    "watched",
+                    &[("DLP_THREADS", "3"), ("DLP_TRACE", path.to_str().unwrap())],
+                );
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let _ = std::fs::remove_file(&path);
+                let trace: serde_json::Value = match serde_json::from_str(&text) {
+                    Ok(trace) => trace,
+                    Err(error) => return Err(format!("the trace does not parse: {error}\n{text}")),
+                };
+                let events = trace["traceEvents"].as_array().cloned().unwrap_or_default();
+                let rows: Vec<String> = events
+                    .iter()
+                    .filter(|event| event["ph"] == "M")
+                    .map(|event| event["args"]["name"].as_str().unwrap_or("").to_owned())
+                    .collect();
+                let mut seen = std::collections::BTreeMap::<String, Vec<u32>>::new();
+                for event in events.iter().filter(|event| event["ph"] == "X") {
+                    let first = event["args"]["first"].as_u64().unwrap() as u32;
+                    let items = event["args"]["items"].as_u64().unwrap() as u32;
+                    let tid = event["tid"].as_u64().unwrap();
+                    let label = event["cat"].as_str().unwrap().to_owned();
+                    let stride = if label.starts_with("split_round_robin") {
+                        3
+                    } else {
+                        1
+                    };
+                    let indices = seen.entry(label).or_default();
+                    indices.extend((0..items).map(|k| first + k * stride));
+                    if tid > 2 || event["dur"].as_f64().is_none() || event["ts"].as_f64().is_none()
+                    {
+                        return Err(format!("a malformed event: {event}"));
+                    }
+                }
+                let every_item_once = seen.len() == 2
+                    && seen.values_mut().all(|indices| {
+                        indices.sort();
+                        *indices == (0..1000).collect::<Vec<u32>>()
+                    });
+                expect(
+                    outcome.code == Some(0)
+                        && rows == ["rank 0", "rank 1", "rank 2"]
+                        && every_item_once,
+                    "one row per rank, and every item of both splits in exactly one event",
+                    &outcome,
+                )
+            },
+        ),
+        (
+            "a progress bar is drawn on a terminal, and nothing without one",
+            || {
+                let quiet = run_child("watched", &[("DLP_THREADS", "2")]);
+                if !quiet.stderr.is_empty() {
+                    return Err(format!("stderr is not a terminal, yet: {}", quiet.stderr));
+                }
+                // `script` runs the child on a pseudo-terminal, as a user's shell would.
+                let exe = std::env::current_exe().unwrap();
+                let output = Command::new("script")
+                    .args(["-qec", &format!("{} watched", exe.display()), "/dev/null"])
+                    .env("DLP_TEST_CHILD", "watched")
+                    .env("DLP_THREADS", "2")
+                    .env_remove("DLP_REPORT")
+                    .env_remove("DLP_TRACE")
+                    .stdin(Stdio::null())
+                    .output();
+                let Ok(output) = output else {
+                    println!(
+                        "    (no `script` here to give the child a terminal; skipped that half)"
+                    );
+                    return Ok(());
+                };
+                let screen = String::from_utf8_lossy(&output.stdout).into_owned();
+                let drawn = Outcome {
+                    code: output.status.code(),
+                    stdout: screen.clone(),
+                    stderr: String::new(),
+                };
+                expect(
+                    output.status.success()
+                        && screen.contains("split_managed #1")
+                        && screen.contains("1000/1000 items"),
+                    "the bar, named after its split, at 1000/1000 items",
+                    &drawn,
                 )
             },
         ),

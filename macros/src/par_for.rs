@@ -22,7 +22,7 @@ const SPLITS: [(&str, &str); 4] = [
 ];
 
 const OPTIONS_HELP: &str = "the options are `split = \"round_robin\" | \"block\" | \"managed\" | \
-                            \"guided\"` (default \"managed\") and `chunk = N`";
+                            \"guided\"` (default \"managed\"), `chunk = N` and `progress`";
 
 /// Which ranks share the items of the loops of a function.
 #[derive(Clone, Copy)]
@@ -40,6 +40,8 @@ struct Options {
     /// The variant of `dlp::Schedule`, with the span of the name that chose it.
     schedule: Option<(&'static str, Span)>,
     chunk: Option<Expr>,
+    /// `Some(true)` for a progress bar; `Some(false)` when turned off explicitly.
+    progress: Option<bool>,
 }
 
 /// Whether `attr` is the marker: `par_for`, `dlp::par_for` or `::dlp::par_for`.
@@ -57,6 +59,7 @@ fn parse_options(attr: &Attribute) -> syn::Result<Options> {
     let mut options = Options {
         schedule: None,
         chunk: None,
+        progress: None,
     };
     let list = match &attr.meta {
         Meta::Path(_) => return Ok(options),
@@ -121,6 +124,26 @@ fn parse_options(attr: &Attribute) -> syn::Result<Options> {
                 check_chunk(&chunk)?;
                 options.chunk = Some(chunk);
             }
+            "progress" => {
+                if options.progress.is_some() {
+                    return Err(meta.error("`progress` is given twice; keep one"));
+                }
+                let shown = if meta.input.peek(syn::Token![=]) {
+                    match meta.value()?.parse::<Lit>()? {
+                        Lit::Bool(shown) => shown.value,
+                        other => {
+                            return Err(syn::Error::new(
+                                other.span(),
+                                "`progress` is a flag: write `progress` for a progress bar, or \
+                                 `progress = false` for none",
+                            ));
+                        }
+                    }
+                } else {
+                    true
+                };
+                options.progress = Some(shown);
+            }
             _ => {
                 return Err(meta.error(format!(
                     "unknown option `{name}` of #[par_for]; {OPTIONS_HELP}"
@@ -178,6 +201,10 @@ fn rewrite(for_loop: &mut ExprForLoop, options: Options, team: Team, marker_span
     let split = match &options.chunk {
         Some(chunk) => quote!(#split.chunk(#chunk)),
         None => split,
+    };
+    let split = match options.progress {
+        Some(true) => quote!(#split.progress()),
+        _ => split,
     };
     let expr: TokenStream = match team {
         Team::World => quote_spanned!(marker_span=> #split.over(#iterable)),

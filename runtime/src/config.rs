@@ -46,6 +46,8 @@ pub enum ConfigError {
     BadThreads(String),
     /// `DLP_BACKEND=mpi`, in a build without MPI support.
     MpiNotBuilt,
+    /// `DLP_REPORT` is not a yes or a no.
+    BadReport(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -61,6 +63,11 @@ impl fmt::Display for ConfigError {
                 f,
                 "DLP_THREADS={value:?} is not a number of ranks: use a whole number of at least 1 \
                  (such as DLP_THREADS=4), or unset it to run one rank per core"
+            ),
+            ConfigError::BadReport(value) => write!(
+                f,
+                "DLP_REPORT={value:?} is not a yes or a no: use DLP_REPORT=1 to print a load report \
+                 after each split, or 0 (or unset it) for none"
             ),
             ConfigError::MpiNotBuilt => write!(
                 f,

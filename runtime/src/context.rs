@@ -4,6 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::observe::Observer;
 use crate::threads::{Members, ThreadWorld};
 
 /// How a rank reaches the others.
@@ -19,6 +20,8 @@ pub(crate) struct RankContext {
     pub(crate) rank: usize,
     pub(crate) size: usize,
     pub(crate) link: Link,
+    /// What the world watches (`DLP_REPORT`, `DLP_TRACE`), if anything.
+    pub(crate) observer: Option<Arc<Observer>>,
     /// How many collectives (splits and maps included) this rank has entered: collectives are
     /// matched across ranks by this number, as MPI matches them by call order.
     calls: Cell<u64>,
@@ -27,11 +30,17 @@ pub(crate) struct RankContext {
 }
 
 impl RankContext {
-    pub(crate) fn new(rank: usize, size: usize, link: Link) -> Self {
+    pub(crate) fn new(
+        rank: usize,
+        size: usize,
+        link: Link,
+        observer: Option<Arc<Observer>>,
+    ) -> Self {
         RankContext {
             rank,
             size,
             link,
+            observer,
             calls: Cell::new(0),
             worker_calls: Cell::new(0),
         }

@@ -122,7 +122,7 @@ pub enum Team {
 pub fn split_in_team<I: IntoIterator>(split: Split, team: Team, items: I) -> Share<I::IntoIter> {
     let main = context::is_main();
     match team {
-        Team::Main if main => Split::alone(items),
+        Team::Main if main => split.alone(items),
         Team::Workers if !main => split.over_among(Members::Workers, items),
         Team::Main => misuse(format!(
             "a #[par_for] loop of a #[main_only] function runs on rank {}; a #[main_only] \

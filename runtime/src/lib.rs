@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+mod collect;
 mod collectives;
 mod config;
 mod context;
@@ -34,10 +35,12 @@ mod expansion;
 mod failure;
 mod map;
 mod message;
+mod observe;
 mod split;
 mod threads;
 mod world;
 
+pub use collect::{DuplicateKey, MergeableMap, gather_flat, gather_in_order, gather_maps};
 pub use collectives::{all_gather, all_reduce, barrier, broadcast, gather, reduce, scatter};
 pub use config::{Backend, ConfigError};
 pub use context::{is_main, rank, size};

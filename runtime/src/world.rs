@@ -5,6 +5,7 @@ use std::panic::resume_unwind;
 use crate::config::{Backend, Config, ConfigError};
 use crate::context::{self, Link, RankContext};
 use crate::failure::{Failure, run_guarded};
+use crate::observe::{Observer, Settings};
 use crate::threads;
 
 /// A world to start: a backend and a number of ranks.
@@ -53,6 +54,7 @@ impl World {
     /// assert_eq!(world.size(), 3);
     /// ```
     pub fn from_env_vars(var: impl Fn(&str) -> Option<String>) -> Result<World, ConfigError> {
+        Settings::from_vars(&var)?;
         Config::from_vars(var).map(|config| World { config })
     }
 
@@ -129,14 +131,29 @@ impl World {
     /// assert_eq!(failure.unwrap_err().to_string(), "rank 1 panicked: no data on this node");
     /// ```
     pub fn try_run<R>(&self, body: impl Fn() -> R + Sync) -> Result<R, Failure> {
-        match (self.config.backend, self.config.size) {
-            (Backend::Serial, _) | (Backend::Threads, 1) => {
-                let _rank = context::enter(RankContext::new(0, 1, Link::Solo));
-                run_guarded(0, 1, &body)
-                    .map_err(|failure| failure.expect("a lone rank is never stopped by another"))
-            }
-            (Backend::Threads, size) => threads::launch(size, &body),
+        let settings = Settings::from_vars(|name| std::env::var(name).ok())
+            .unwrap_or_else(|error| panic!("dlp: {error}"));
+        let size = match self.config.backend {
+            Backend::Serial => 1,
+            Backend::Threads => self.config.size,
+        };
+        let observer = Observer::for_world(settings, size);
+        log::debug!(
+            "dlp: starting a world of {size} ranks on {:?}",
+            self.config.backend
+        );
+        let outcome = if size == 1 {
+            let _rank = context::enter(RankContext::new(0, 1, Link::Solo, observer.clone()));
+            run_guarded(0, 1, &body)
+                .map_err(|failure| failure.expect("a lone rank is never stopped by another"))
+        } else {
+            threads::launch(size, observer.clone(), &body)
+        };
+        if let Some(observer) = observer {
+            observer.finish_world();
         }
+        log::debug!("dlp: the world of {size} ranks has ended");
+        outcome
     }
 }
 

@@ -14,13 +14,13 @@ fn main() {
         }
     }
     if dlp::size() > 0 {
-        #[dlp::par_for(split = "round_robin")]
+        #[dlp::par_for(split = "round_robin", progress)]
         for item in 100..110u32 {
             seen.push(item);
         }
     }
     let mut collect = |seen: &mut Vec<u32>| {
-        #[par_for(split = "block")]
+        #[par_for(split = "block", progress = false)]
         for item in 200..210u32 {
             seen.push(item);
         }

@@ -3,9 +3,10 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::claims::Claims;
+use super::SplitShared;
 use super::plan::{Sizer, Want, dealt_below};
 use crate::failure::{forget_failed_item, unwinding_through_item};
+use crate::observe::RankWatch;
 use crate::threads::ThreadWorld;
 
 /// Assignments this short are processed in one run, without timing it: round robin with small
@@ -57,6 +58,10 @@ pub struct Share<I: Iterator> {
     /// The world to check for an abort, when there are other ranks.
     world: Option<Arc<ThreadWorld>>,
     finished: bool,
+    /// Progress, report and timeline, when asked for; told once per run.
+    watch: Option<RankWatch>,
+    /// The first index yielded since the watch was last told.
+    untold: usize,
 }
 
 /// Where the indices of a rank come from.
@@ -73,7 +78,7 @@ pub(crate) enum Plan {
     },
     /// Chunks claimed at run time from a counter shared by the ranks.
     Claimed {
-        claims: Arc<Claims>,
+        shared: Arc<SplitShared>,
         sizer: Sizer,
         ranks: usize,
         /// The length of the chunk claimed last, which sizes the next.
@@ -154,7 +159,24 @@ impl<I: Iterator> Share<I> {
             plan,
             world,
             finished: false,
+            watch: None,
+            untold: 0,
         }
+    }
+
+    /// Attaches this rank's part in watching the split.
+    pub(crate) fn watched(mut self, watch: Option<RankWatch>) -> Self {
+        self.watch = watch;
+        self
+    }
+
+    /// Tells the watch about the items yielded since it was last told.
+    fn tell_watch(&mut self) {
+        let items = self.indices_in(self.untold..self.next);
+        if let Some(watch) = &mut self.watch {
+            watch.run_done(self.untold, items);
+        }
+        self.untold = self.next;
     }
 
     /// Pairs each item with its 0-based index in the iterable.
@@ -213,6 +235,7 @@ impl<I: Iterator> Share<I> {
         if let Some(world) = &self.world {
             world.check_aborted();
         }
+        self.tell_watch();
         let finished_run = self.indices_in(self.run_start..self.end);
         if finished_run > 0 {
             let last = self.run_start + (finished_run - 1) * self.stride;
@@ -242,6 +265,10 @@ impl<I: Iterator> Share<I> {
         }
         self.position = start;
         (self.run_start, self.next, self.end) = (start, start, end);
+        self.untold = start;
+        if let Some(watch) = &mut self.watch {
+            watch.run_starts();
+        }
         self.assigned.start = end;
         start < end || self.next_run()
     }
@@ -263,12 +290,12 @@ impl<I: Iterator> Share<I> {
                 (start < end).then_some(start..end)
             }
             Plan::Claimed {
-                claims,
+                shared,
                 sizer,
                 ranks,
                 last_chunk,
             } => {
-                let chunk = claims.claim(sizer.next_want(*last_chunk), *ranks)?;
+                let chunk = shared.claims.claim(sizer.next_want(*last_chunk), *ranks)?;
                 *last_chunk = chunk.len();
                 Some(chunk)
             }
@@ -276,6 +303,12 @@ impl<I: Iterator> Share<I> {
     }
 
     fn finish<T>(&mut self) -> Option<T> {
+        if !self.finished {
+            self.tell_watch();
+            if let Some(watch) = &mut self.watch {
+                watch.rank_done();
+            }
+        }
         self.finished = true;
         (self.run_start, self.next, self.end) = (0, 0, 0);
         self.assigned = 0..0;
@@ -314,7 +347,7 @@ impl<I: Iterator> Share<I> {
                 (held + later, Some(held + later))
             }
             Plan::Dealt { length: None, .. } => (0, None),
-            Plan::Claimed { claims, .. } => match claims.length() {
+            Plan::Claimed { shared, .. } => match shared.claims.length() {
                 Some(length) => (held, Some(length)),
                 None => (0, None),
             },
@@ -368,6 +401,8 @@ impl<I: Iterator> Iterator for Share<I> {
 impl<I: Iterator> Drop for Share<I> {
     fn drop(&mut self) {
         unwinding_through_item(self.current());
+        // A rank that leaves the loop early is done with the split too.
+        self.finish::<()>();
     }
 }
 

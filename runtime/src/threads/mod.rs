@@ -10,6 +10,7 @@ use std::thread;
 
 use crate::context::{self, Link, RankContext};
 use crate::failure::{Failure, run_guarded, stop};
+use crate::observe::Observer;
 pub(crate) use board::Members;
 use board::{Board, Entry};
 
@@ -20,6 +21,7 @@ pub(crate) trait Wake: Send + Sync {
 
 pub(crate) struct ThreadWorld {
     size: usize,
+    observer: Option<Arc<Observer>>,
     board: Board,
     aborted: AtomicBool,
     failure: Mutex<Option<Failure>>,
@@ -27,9 +29,10 @@ pub(crate) struct ThreadWorld {
 }
 
 impl ThreadWorld {
-    fn new(size: usize) -> Self {
+    fn new(size: usize, observer: Option<Arc<Observer>>) -> Self {
         ThreadWorld {
             size,
+            observer,
             board: Board::new(size),
             aborted: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -190,8 +193,12 @@ fn unbox<T: 'static>(slot: Option<Box<dyn Any + Send>>, operation: &str) -> T {
 
 /// Runs `body` on `size` rank-threads, rank 0 on the calling thread, and returns rank 0's result,
 /// or the first failure.
-pub(crate) fn launch<R, F: Fn() -> R + Sync>(size: usize, body: &F) -> Result<R, Failure> {
-    let world = Arc::new(ThreadWorld::new(size));
+pub(crate) fn launch<R, F: Fn() -> R + Sync>(
+    size: usize,
+    observer: Option<Arc<Observer>>,
+    body: &F,
+) -> Result<R, Failure> {
+    let world = Arc::new(ThreadWorld::new(size, observer));
     let main_result = thread::scope(|scope| {
         for rank in 1..size {
             let world_of_rank = Arc::clone(&world);
@@ -234,6 +241,7 @@ fn run_rank<R>(world: &Arc<ThreadWorld>, rank: usize, body: &impl Fn() -> R) -> 
         rank,
         world.size,
         Link::Threads(Arc::clone(world)),
+        world.observer.clone(),
     ));
     match run_guarded(rank, world.size, body) {
         Ok(result) => {
