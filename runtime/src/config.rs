@@ -48,6 +48,14 @@ pub enum ConfigError {
     MpiNotBuilt,
     /// `DLP_REPORT` is not a yes or a no.
     BadReport(String),
+    /// An MPI launcher (`mpiexec`, `srun`) started several processes, in a build without MPI
+    /// support: each would run the whole program on its own.
+    LaunchedByMpi {
+        /// The launcher's variable that gave it away.
+        variable: &'static str,
+        /// How many processes it started.
+        processes: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -69,6 +77,16 @@ impl fmt::Display for ConfigError {
                 "DLP_REPORT={value:?} is not a yes or a no: use DLP_REPORT=1 to print a load report \
                  after each split, or 0 (or unset it) for none"
             ),
+            ConfigError::LaunchedByMpi {
+                variable,
+                processes,
+            } => write!(
+                f,
+                "this program was started by an MPI launcher as {processes} processes \
+                 ({variable}={processes}), but this build of dlp has no MPI backend: each process \
+                 would run the whole program on its own. Start one process instead, with \
+                 DLP_THREADS={processes} to run {processes} ranks on threads"
+            ),
             ConfigError::MpiNotBuilt => write!(
                 f,
                 "DLP_BACKEND=mpi, but this build of dlp has no MPI backend: use DLP_BACKEND=threads \
@@ -83,6 +101,12 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads the configuration through `var`, which returns a variable's value if it is set.
     pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        if let Some((variable, processes)) = mpi_launch(&var) {
+            return Err(ConfigError::LaunchedByMpi {
+                variable,
+                processes,
+            });
+        }
         let backend = match var("DLP_BACKEND").as_deref().map(str::trim) {
             None | Some("") | Some("threads") => Backend::Threads,
             Some("serial") => Backend::Serial,
@@ -103,6 +127,24 @@ impl Config {
         };
         Ok(Config { backend, size })
     }
+}
+
+/// The variables by which MPI launchers tell a process how many processes they started: MPICH's
+/// Hydra (PMI), PMIx, Open MPI and Slurm's `srun`. Not `SLURM_NTASKS`: a batch script that runs
+/// the program directly has it too, for one process.
+const LAUNCHER_SIZES: [&str; 4] = [
+    "PMI_SIZE",
+    "PMIX_SIZE",
+    "OMPI_COMM_WORLD_SIZE",
+    "SLURM_STEP_NUM_TASKS",
+];
+
+/// The launcher variable and process count, when an MPI launcher started several processes.
+fn mpi_launch(var: &impl Fn(&str) -> Option<String>) -> Option<(&'static str, usize)> {
+    LAUNCHER_SIZES.iter().find_map(|&name| {
+        let processes = var(name)?.trim().parse::<usize>().ok()?;
+        (processes > 1).then_some((name, processes))
+    })
 }
 
 fn cores() -> usize {
@@ -169,5 +211,26 @@ mod tests {
         );
         let mpi = config(&[("DLP_BACKEND", "mpi")]).unwrap_err();
         assert!(mpi.to_string().contains("no MPI backend"));
+    }
+
+    #[test]
+    fn a_launch_by_mpiexec_or_srun_is_an_error_without_mpi() {
+        for variable in LAUNCHER_SIZES {
+            let error = config(&[(variable, "8")]).unwrap_err();
+            assert_eq!(
+                error,
+                ConfigError::LaunchedByMpi {
+                    variable,
+                    processes: 8
+                }
+            );
+            let text = error.to_string();
+            assert!(
+                text.contains("as 8 processes") && text.contains("DLP_THREADS=8"),
+                "{text}"
+            );
+        }
+        // One process started by a launcher is an ordinary program.
+        assert!(config(&[("PMI_SIZE", "1"), ("SLURM_NTASKS", "8")]).is_ok());
     }
 }

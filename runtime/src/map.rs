@@ -85,6 +85,7 @@ where
     R: Message,
 {
     /// Starts a map on this rank. Worker ranks process their whole share here and get `None`.
+    #[track_caller]
     fn start(split: Split, function: F, items: I) -> Option<Self> {
         let Some((rank, world)) = team() else {
             let share = split.over(items);
@@ -266,6 +267,7 @@ impl Split {
     /// });
     /// assert_eq!(squares, vec![0, 1, 4, 9, 16]);
     /// ```
+    #[track_caller]
     pub fn map_unordered<I, F, R>(self, function: F, items: I) -> MapUnordered<I::IntoIter, F, R>
     where
         I: IntoIterator,
@@ -285,6 +287,7 @@ impl Split {
     /// });
     /// assert_eq!(lengths, vec![1, 2, 3, 4]);
     /// ```
+    #[track_caller]
     pub fn map_ordered<I, F, R>(self, function: F, items: I) -> MapOrdered<I::IntoIter, F, R>
     where
         I: IntoIterator,
@@ -315,6 +318,7 @@ impl Split {
 /// lengths.sort();
 /// assert_eq!(lengths, vec![3, 5, 5, 6]);
 /// ```
+#[track_caller]
 pub fn map_unordered<I, F, R>(function: F, items: I) -> MapUnordered<I::IntoIter, F, R>
 where
     I: IntoIterator,
@@ -334,6 +338,7 @@ where
 /// });
 /// assert_eq!(roots, vec![1.0, 2.0, 3.0, 4.0]);
 /// ```
+#[track_caller]
 pub fn map_ordered<I, F, R>(function: F, items: I) -> MapOrdered<I::IntoIter, F, R>
 where
     I: IntoIterator,

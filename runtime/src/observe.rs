@@ -156,7 +156,15 @@ impl SplitWatch {
         if !progress && observer.is_none() {
             return None;
         }
-        let bar = progress.then(|| progress_bar(&label, length));
+        // On the bar, the file without its folders: a terminal line has little room.
+        let prefix = match label.rsplit_once(" at ") {
+            Some((operation, place)) => {
+                let file = place.rsplit(['/', '\\']).next().unwrap_or(place);
+                format!("{operation} at {file}")
+            }
+            None => label.clone(),
+        };
+        let bar = progress.then(|| progress_bar(&prefix, length));
         Some(SplitWatch {
             report: observer
                 .as_ref()
@@ -193,11 +201,11 @@ fn progress_bar(label: &str, length: Option<usize>) -> ProgressBar {
     let (bar, template) = match length {
         Some(length) => (
             ProgressBar::with_draw_target(Some(length as u64), ProgressDrawTarget::hidden()),
-            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} items, {rate}, ETA {eta}",
+            "{prefix} {wide_bar} {pos}/{len} items, {rate}, ETA {eta}",
         ),
         None => (
             ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
-            "{prefix} [{elapsed_precise}] {spinner} {pos} items, {rate}",
+            "{prefix} {spinner} {pos} items, {rate}, {elapsed}",
         ),
     };
     let style = ProgressStyle::with_template(template)
@@ -305,6 +313,10 @@ impl RankWatch {
                 bar.abandon();
             } else {
                 bar.finish();
+            }
+            if !bar.is_hidden() {
+                // Leave the finished bar on its own line: the cursor stays at its end otherwise.
+                eprintln!();
             }
         }
         if self.shared.report && !failed {

@@ -255,27 +255,38 @@ impl Split {
     /// });
     /// assert_eq!(lengths, Some(vec![5, 4, 5, 5]));
     /// ```
+    #[track_caller]
     pub fn over<I: IntoIterator>(self, items: I) -> Share<I::IntoIter> {
         self.over_among(Members::All, items)
     }
 
     /// Every item, for a rank that processes them all, with no call to the other ranks.
+    #[track_caller]
     pub(crate) fn alone<I: IntoIterator>(self, items: I) -> Share<I::IntoIter> {
         let items = items.into_iter();
         let length = exact_length(&items);
         let observer = context::current().and_then(|rank| rank.observer.clone());
-        let watch = SplitWatch::new(self.label(0), length, 1, self.progress, observer)
+        let watch = SplitWatch::new(self.label(), length, 1, self.progress, observer)
             .map(|watch| RankWatch::new(Arc::new(watch), context::rank()));
         let every_index = 0..length.unwrap_or(usize::MAX);
         Share::live(items, Plan::Single(Some(every_index)), 1, None).watched(watch)
     }
 
-    /// How the split is named in progress bars, reports and timelines.
-    fn label(&self, call: u64) -> String {
-        format!("{} #{call}", self.schedule.operation())
+    /// How the split is named in progress bars, reports and timelines: by the place in the
+    /// program that started it.
+    #[track_caller]
+    fn label(&self) -> String {
+        let at = std::panic::Location::caller();
+        format!(
+            "{} at {}:{}",
+            self.schedule.operation(),
+            at.file(),
+            at.line()
+        )
     }
 
     /// The items of `items` that fall to this rank when only `members` share them.
+    #[track_caller]
     pub(crate) fn over_among<I: IntoIterator>(
         self,
         members: Members,
@@ -296,6 +307,7 @@ impl Split {
         };
         let call = rank.next_call(members);
         let operation = self.schedule.operation();
+        let label = self.label();
         log::trace!("dlp: rank {} enters {operation} #{call}", rank.rank);
         let chunk = self.chunk.map_or(1, NonZeroUsize::get);
         // A block split needs the length: collect an iterable that does not know it.
@@ -310,14 +322,8 @@ impl Split {
         let shared = world.join(members, rank.rank, call, operation, length, || {
             SplitShared {
                 claims: Claims::new(length),
-                watch: SplitWatch::new(
-                    self.label(call),
-                    length,
-                    size,
-                    self.progress,
-                    rank.observer.clone(),
-                )
-                .map(Arc::new),
+                watch: SplitWatch::new(label, length, size, self.progress, rank.observer.clone())
+                    .map(Arc::new),
             }
         });
         let watch = shared
@@ -395,6 +401,7 @@ impl<I: Iterator> Items<I> {
 /// let mine: Vec<u32> = dlp::World::threads(3).run(|| dlp::split_round_robin(0..10).collect());
 /// assert_eq!(mine, vec![0, 3, 6, 9]); // rank 0's share
 /// ```
+#[track_caller]
 pub fn split_round_robin<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
     Split::round_robin().over(items)
 }
@@ -409,6 +416,7 @@ pub fn split_round_robin<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
 /// let mine: Vec<u32> = dlp::World::threads(3).run(|| dlp::split_block(0..10).collect());
 /// assert_eq!(mine, vec![0, 1, 2, 3]); // rank 0's block; ranks 1 and 2 get 3 items each
 /// ```
+#[track_caller]
 pub fn split_block<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
     Split::block().over(items)
 }
@@ -426,6 +434,7 @@ pub fn split_block<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
 /// });
 /// assert_eq!(total, Some(5050));
 /// ```
+#[track_caller]
 pub fn split_managed<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
     Split::managed().over(items)
 }
@@ -437,6 +446,7 @@ pub fn split_managed<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
 /// let counts = dlp::World::threads(2).run(|| dlp::all_gather(dlp::split_guided(0..1000).count()));
 /// assert_eq!(counts.iter().sum::<usize>(), 1000);
 /// ```
+#[track_caller]
 pub fn split_guided<I: IntoIterator>(items: I) -> Share<I::IntoIter> {
     Split::guided().over(items)
 }
