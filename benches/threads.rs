@@ -14,6 +14,9 @@
 //! - the skew workload: 400 CPU-bound tasks (40 of 20 ms, 360 of 1 ms) in a seeded shuffled
 //!   order, busy-waiting on the thread's CPU clock: makespan against the ideal, total work / ranks.
 
+#[path = "../examples/workloads/skew.rs"]
+mod skew;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -200,23 +203,8 @@ fn burn_cpu(duration: Duration) {
     }
 }
 
-/// 40 tasks of 20 ms and 360 of 1 ms, shuffled with a fixed seed (Fisher-Yates, xorshift64).
-fn skew_tasks() -> Vec<Duration> {
-    let mut tasks: Vec<Duration> = (0..400)
-        .map(|i| Duration::from_millis(if i < 40 { 20 } else { 1 }))
-        .collect();
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    for i in (1..tasks.len()).rev() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        tasks.swap(i, (state % (i as u64 + 1)) as usize);
-    }
-    tasks
-}
-
 fn skew_rows(ranks: usize, pool: &rayon::ThreadPool, reps: usize) -> (Duration, Vec<Row>) {
-    let tasks = skew_tasks();
+    let tasks = skew::skew_tasks();
     let ideal = tasks.iter().sum::<Duration>() / ranks as u32;
     let variants: [(&str, Split); 5] = [
         ("dlp managed (adaptive)", Split::managed()),
@@ -263,7 +251,7 @@ fn skew_rows(ranks: usize, pool: &rayon::ThreadPool, reps: usize) -> (Duration, 
 /// The cost of a progress bar: trivial items (a whole split is a few milliseconds, so any
 /// per-item cost would show) and the skew workload, with and without `.progress()`.
 fn progress_rows(ranks: usize, reps: usize) -> Vec<(String, Vec<Duration>, Vec<Duration>)> {
-    let tasks = skew_tasks();
+    let tasks = skew::skew_tasks();
     let samples = World::threads(ranks).run(|| {
         let mut samples = vec![Vec::new(); 4];
         for rep in 0..reps {

@@ -9,6 +9,9 @@
 //! one bar per run of items. With round robin, ranks that drew more long tasks are still busy
 //! while the others wait; with managed, every rank finishes within a task of the others.
 
+#[path = "workloads/skew.rs"]
+mod skew;
+
 use std::time::{Duration, Instant};
 
 /// Busy-waits for about `duration`: CPU-bound work of a known cost.
@@ -19,24 +22,9 @@ fn work_for(duration: Duration) {
     }
 }
 
-/// 40 tasks of 20 ms and 360 of 1 ms, shuffled with a fixed seed.
-fn skew_tasks() -> Vec<Duration> {
-    let mut tasks: Vec<Duration> = (0..400)
-        .map(|i| Duration::from_millis(if i < 40 { 20 } else { 1 }))
-        .collect();
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    for i in (1..tasks.len()).rev() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        tasks.swap(i, (state % (i as u64 + 1)) as usize);
-    }
-    tasks
-}
-
 #[dlp::main]
 fn main() {
-    let tasks = skew_tasks();
+    let tasks = skew::skew_tasks();
     let ideal = tasks.iter().sum::<Duration>() / dlp::size() as u32;
 
     dlp::barrier();
