@@ -31,6 +31,10 @@ fn main() {
         let parallel = parallel_sum(items);
         let parallel_time = started.elapsed();
 
+        // Under mpiexec every process runs `main`; the first one reports.
+        if !dlp::is_main() {
+            continue;
+        }
         println!(
             "4^{power} = {items} items: serial {serial:.9} in {:.2} ms, parallel {parallel:.9} in {:.2} ms, speed-up {:.2}x",
             serial_time.as_secs_f64() * 1e3,

@@ -6,17 +6,50 @@ use std::sync::Arc;
 use crate::context::{self, Link, RankContext};
 use crate::failure::misuse;
 use crate::message::{self, Message};
+#[cfg(feature = "mpi")]
+use crate::message_passing as mpi;
 use crate::split::block_range;
 use crate::threads::{Members, ThreadWorld};
 
-/// The calling rank and its world, when the world has other ranks; `None` when alone.
+/// The calling rank and its world, when the world has other ranks on threads; `None` when
+/// alone or over MPI.
 pub(crate) fn team() -> Option<(Rc<RankContext>, Arc<ThreadWorld>)> {
     let rank = context::current()?;
     match &rank.link {
-        Link::Solo => None,
         Link::Threads(world) => {
             let world = Arc::clone(world);
             Some((rank, world))
+        }
+        _ => None,
+    }
+}
+
+/// The ranks a collective call reaches.
+enum Peers {
+    /// None: the calling rank is alone.
+    Alone,
+    Threads(Rc<RankContext>, Arc<ThreadWorld>),
+    #[cfg(feature = "mpi")]
+    Mpi(Rc<crate::message_passing::MpiWorld>),
+}
+
+/// The calling rank's peers, numbering the collective call it is about to make.
+fn peers() -> Peers {
+    let Some(rank) = context::current() else {
+        return Peers::Alone;
+    };
+    match &rank.link {
+        Link::Solo => Peers::Alone,
+        Link::Threads(world) => {
+            let world = Arc::clone(world);
+            Peers::Threads(rank, world)
+        }
+        #[cfg(feature = "mpi")]
+        Link::Mpi(world) => {
+            // MPI matches collectives by their order itself; the count keeps splits and maps
+            // numbered the same on every backend.
+            rank.next_call(Members::All);
+            Peers::Mpi(Rc::clone(world))
         }
     }
 }
@@ -31,8 +64,11 @@ pub(crate) fn team() -> Option<(Rc<RankContext>, Arc<ThreadWorld>)> {
 /// });
 /// ```
 pub fn barrier() {
-    if let Some((rank, world)) = team() {
-        world.barrier(rank.rank, rank.next_call(Members::All));
+    match peers() {
+        Peers::Alone => {}
+        Peers::Threads(rank, world) => world.barrier(rank.rank, rank.next_call(Members::All)),
+        #[cfg(feature = "mpi")]
+        Peers::Mpi(world) => mpi::barrier(&world.comm),
     }
 }
 
@@ -54,10 +90,17 @@ pub fn barrier() {
 /// ```
 #[track_caller]
 pub fn broadcast<T: Message>(value: Option<T>) -> T {
-    let Some((rank, world)) = team() else {
-        return value.unwrap_or_else(|| root_passed_none("broadcast"));
-    };
-    broadcast_in(&rank, &world, "broadcast", value)
+    match peers() {
+        Peers::Alone => value.unwrap_or_else(|| root_passed_none("broadcast")),
+        Peers::Threads(rank, world) => broadcast_in(&rank, &world, "broadcast", value),
+        #[cfg(feature = "mpi")]
+        Peers::Mpi(world) => {
+            if world.rank == 0 && value.is_none() {
+                root_passed_none("broadcast");
+            }
+            mpi::broadcast(&world.comm, value, "broadcast")
+        }
+    }
 }
 
 #[track_caller]
@@ -100,11 +143,17 @@ fn broadcast_in<T: Message>(
 /// assert_eq!(all, Some(vec![vec![], vec![1], vec![2, 2]]));
 /// ```
 pub fn gather<T: Message>(value: T) -> Option<Vec<T>> {
-    match team() {
-        None => Some(vec![value]),
-        Some((rank, world)) => {
-            world.gather(rank.rank, rank.next_call(Members::All), "gather", value)
+    gather_as("gather", value)
+}
+
+fn gather_as<T: Message>(operation: &'static str, value: T) -> Option<Vec<T>> {
+    match peers() {
+        Peers::Alone => Some(vec![value]),
+        Peers::Threads(rank, world) => {
+            world.gather(rank.rank, rank.next_call(Members::All), operation, value)
         }
+        #[cfg(feature = "mpi")]
+        Peers::Mpi(world) => mpi::gather(&world.comm, value, operation),
     }
 }
 
@@ -115,11 +164,16 @@ pub fn gather<T: Message>(value: T) -> Option<Vec<T>> {
 /// assert_eq!(all, vec![0, 10, 20]);
 /// ```
 pub fn all_gather<T: Message>(value: T) -> Vec<T> {
-    let Some((rank, world)) = team() else {
-        return vec![value];
-    };
-    let gathered = world.gather(rank.rank, rank.next_call(Members::All), "all_gather", value);
-    broadcast_in(&rank, &world, "all_gather", gathered)
+    match peers() {
+        Peers::Alone => vec![value],
+        Peers::Threads(rank, world) => {
+            let gathered =
+                world.gather(rank.rank, rank.next_call(Members::All), "all_gather", value);
+            broadcast_in(&rank, &world, "all_gather", gathered)
+        }
+        #[cfg(feature = "mpi")]
+        Peers::Mpi(world) => mpi::all_gather(&world.comm, value, "all_gather"),
+    }
 }
 
 /// The main rank's items cut into near-even contiguous blocks, one per rank, in rank order;
@@ -141,21 +195,31 @@ pub fn all_gather<T: Message>(value: T) -> Vec<T> {
 /// ```
 #[track_caller]
 pub fn scatter<T: Message>(items: Option<Vec<T>>) -> Vec<T> {
-    let Some((rank, world)) = team() else {
-        return items.unwrap_or_else(|| root_passed_none("scatter"));
-    };
-    let call = rank.next_call(Members::All);
-    let parts = (rank.rank == 0).then(|| {
+    /// The main rank's items, cut into one block per rank.
+    #[track_caller]
+    fn blocks<T>(items: Option<Vec<T>>, size: usize) -> Vec<Vec<T>> {
         let mut items = items.unwrap_or_else(|| root_passed_none("scatter"));
         let length = items.len();
-        let mut parts: Vec<Vec<T>> = (0..rank.size)
+        let mut parts: Vec<Vec<T>> = (0..size)
             .rev()
-            .map(|to| items.split_off(block_range(length, rank.size, to).start))
+            .map(|to| items.split_off(block_range(length, size, to).start))
             .collect();
         parts.reverse();
         parts
-    });
-    world.distribute(rank.rank, call, "scatter", parts)
+    }
+    match peers() {
+        Peers::Alone => items.unwrap_or_else(|| root_passed_none("scatter")),
+        Peers::Threads(rank, world) => {
+            let call = rank.next_call(Members::All);
+            let parts = (rank.rank == 0).then(|| blocks(items, rank.size));
+            world.distribute(rank.rank, call, "scatter", parts)
+        }
+        #[cfg(feature = "mpi")]
+        Peers::Mpi(world) => {
+            let parts = (world.rank == 0).then(|| blocks(items, world.size));
+            mpi::scatter(&world.comm, parts, "scatter")
+        }
+    }
 }
 
 /// The ranks' values combined with `combine`, on the main rank (`Some`); `None` on the others.
@@ -169,13 +233,7 @@ pub fn scatter<T: Message>(items: Option<Vec<T>>) -> Vec<T> {
 /// assert_eq!(sum, Some(6.0));
 /// ```
 pub fn reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> Option<T> {
-    let all = match team() {
-        None => Some(vec![value]),
-        Some((rank, world)) => {
-            world.gather(rank.rank, rank.next_call(Members::All), "reduce", value)
-        }
-    };
-    all.map(|all| {
+    gather_as("reduce", value).map(|all| {
         all.into_iter()
             .reduce(combine)
             .expect("a world has at least one rank")
@@ -189,15 +247,22 @@ pub fn reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> Option<T> {
 /// assert_eq!(longest, 4);
 /// ```
 pub fn all_reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> T {
-    let Some((rank, world)) = team() else {
-        return value;
+    let fold = |all: Vec<T>| {
+        all.into_iter()
+            .reduce(&combine)
+            .expect("a world has at least one rank")
     };
-    let combined = world
-        .gather(rank.rank, rank.next_call(Members::All), "all_reduce", value)
-        .map(|all| {
-            all.into_iter()
-                .reduce(combine)
-                .expect("a world has at least one rank")
-        });
-    broadcast_in(&rank, &world, "all_reduce", combined)
+    match peers() {
+        Peers::Alone => value,
+        Peers::Threads(rank, world) => {
+            let combined = world
+                .gather(rank.rank, rank.next_call(Members::All), "all_reduce", value)
+                .map(fold);
+            broadcast_in(&rank, &world, "all_reduce", combined)
+        }
+        // Every rank folds every value, in rank order: the same result everywhere, with one
+        // collective instead of a gather and a broadcast.
+        #[cfg(feature = "mpi")]
+        Peers::Mpi(world) => fold(mpi::all_gather(&world.comm, value, "all_reduce")),
+    }
 }

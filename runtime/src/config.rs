@@ -15,6 +15,9 @@ pub enum Backend {
     Serial,
     /// One OS thread per rank, in this process.
     Threads,
+    /// One MPI process per rank, started by `mpiexec` or `srun` (cargo feature `mpi`).
+    #[cfg(feature = "mpi")]
+    Mpi,
 }
 
 impl Backend {
@@ -83,14 +86,15 @@ impl fmt::Display for ConfigError {
             } => write!(
                 f,
                 "this program was started by an MPI launcher as {processes} processes \
-                 ({variable}={processes}), but this build of dlp has no MPI backend: each process \
-                 would run the whole program on its own. Start one process instead, with \
-                 DLP_THREADS={processes} to run {processes} ranks on threads"
+                 ({variable}={processes}), but it runs without MPI, so each process would run the \
+                 whole program on its own. Build it with the MPI backend (`cargo build --release \
+                 --features mpi`, with MPI installed) and leave DLP_BACKEND unset, or start one \
+                 process with DLP_THREADS={processes} to run {processes} ranks on threads"
             ),
             ConfigError::MpiNotBuilt => write!(
                 f,
-                "DLP_BACKEND=mpi, but this build of dlp has no MPI backend: use DLP_BACKEND=threads \
-                 or serial"
+                "DLP_BACKEND=mpi, but this program was built without the MPI backend: build it \
+                 with `--features mpi` (MPI installed), or use DLP_BACKEND=threads or serial"
             ),
         }
     }
@@ -101,18 +105,24 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads the configuration through `var`, which returns a variable's value if it is set.
     pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        if let Some((variable, processes)) = mpi_launch(&var) {
+        let launch = mpi_launch(&var);
+        let backend = match var("DLP_BACKEND").as_deref().map(str::trim) {
+            None | Some("") if launch.is_some() => launched_backend(),
+            None | Some("") | Some("threads") => Backend::Threads,
+            Some("serial") => Backend::Serial,
+            Some("mpi") => mpi_backend()?,
+            Some(other) => return Err(ConfigError::UnknownBackend(other.to_owned())),
+        };
+        // Several processes that each run a thread world would each do all the work.
+        if let Some((variable, processes)) = launch
+            && processes > 1
+            && !is_mpi(backend)
+        {
             return Err(ConfigError::LaunchedByMpi {
                 variable,
                 processes,
             });
         }
-        let backend = match var("DLP_BACKEND").as_deref().map(str::trim) {
-            None | Some("") | Some("threads") => Backend::Threads,
-            Some("serial") => Backend::Serial,
-            Some("mpi") => return Err(ConfigError::MpiNotBuilt),
-            Some(other) => return Err(ConfigError::UnknownBackend(other.to_owned())),
-        };
         // DLP_THREADS is checked even for the serial backend, so that a typo never goes unseen.
         let threads = match var("DLP_THREADS") {
             None => None,
@@ -124,8 +134,46 @@ impl Config {
         let size = match backend {
             Backend::Serial => 1,
             Backend::Threads => threads.unwrap_or_else(cores),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi => crate::message_passing::world_size(),
         };
         Ok(Config { backend, size })
+    }
+}
+
+/// The backend of a process that an MPI launcher started: MPI when it is built in.
+fn launched_backend() -> Backend {
+    #[cfg(feature = "mpi")]
+    {
+        Backend::Mpi
+    }
+    #[cfg(not(feature = "mpi"))]
+    {
+        Backend::Threads
+    }
+}
+
+/// `DLP_BACKEND=mpi`.
+fn mpi_backend() -> Result<Backend, ConfigError> {
+    #[cfg(feature = "mpi")]
+    {
+        Ok(Backend::Mpi)
+    }
+    #[cfg(not(feature = "mpi"))]
+    {
+        Err(ConfigError::MpiNotBuilt)
+    }
+}
+
+fn is_mpi(backend: Backend) -> bool {
+    #[cfg(feature = "mpi")]
+    {
+        backend == Backend::Mpi
+    }
+    #[cfg(not(feature = "mpi"))]
+    {
+        let _ = backend;
+        false
     }
 }
 
@@ -139,11 +187,11 @@ const LAUNCHER_SIZES: [&str; 4] = [
     "SLURM_STEP_NUM_TASKS",
 ];
 
-/// The launcher variable and process count, when an MPI launcher started several processes.
+/// The launcher variable and the number of processes, when an MPI launcher started this one.
 fn mpi_launch(var: &impl Fn(&str) -> Option<String>) -> Option<(&'static str, usize)> {
     LAUNCHER_SIZES.iter().find_map(|&name| {
         let processes = var(name)?.trim().parse::<usize>().ok()?;
-        (processes > 1).then_some((name, processes))
+        Some((name, processes))
     })
 }
 
@@ -209,10 +257,17 @@ mod tests {
             "DLP_BACKEND=\"gpu\" is not a backend: use one of serial, \
             threads, mpi, or unset it to run on threads"
         );
-        let mpi = config(&[("DLP_BACKEND", "mpi")]).unwrap_err();
-        assert!(mpi.to_string().contains("no MPI backend"));
     }
 
+    #[cfg(not(feature = "mpi"))]
+    #[test]
+    fn the_mpi_backend_needs_the_mpi_feature() {
+        let mpi = config(&[("DLP_BACKEND", "mpi")]).unwrap_err();
+        assert!(mpi.to_string().contains("built without the MPI backend"));
+        assert!(mpi.to_string().contains("--features mpi"));
+    }
+
+    #[cfg(not(feature = "mpi"))]
     #[test]
     fn a_launch_by_mpiexec_or_srun_is_an_error_without_mpi() {
         for variable in LAUNCHER_SIZES {

@@ -13,6 +13,9 @@ pub(crate) enum Link {
     Solo,
     /// One of the rank-threads of a process.
     Threads(Arc<ThreadWorld>),
+    /// One of the MPI processes of a job.
+    #[cfg(feature = "mpi")]
+    Mpi(Rc<crate::message_passing::MpiWorld>),
 }
 
 /// The rank a thread runs as, with the world it belongs to.
@@ -84,11 +87,29 @@ impl Drop for EnteredRank {
     }
 }
 
+/// This process's rank in the MPI job that started it, read from the launcher's variables; 0
+/// for a process that no MPI launcher started.
+pub(crate) fn rank_in_job() -> usize {
+    static RANK: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *RANK.get_or_init(|| {
+        [
+            "PMI_RANK",
+            "PMIX_RANK",
+            "OMPI_COMM_WORLD_RANK",
+            "SLURM_PROCID",
+        ]
+        .iter()
+        .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())
+        .unwrap_or(0)
+    })
+}
+
 /// The rank of the calling thread: 0 on the main rank, `0..size()` in general.
 ///
 /// Outside any world (plain code that never entered [`run`](crate::run)) it is 0, the single
-/// rank of a world of size 1. A thread that you spawn yourself from inside a rank is outside any
-/// world too.
+/// rank of a world of size 1; in a process that an MPI launcher started, it is the process's
+/// rank in the job, so that `is_main()` still picks one process of the job. A thread that you
+/// spawn yourself from inside a rank is outside any world too.
 ///
 /// ```
 /// assert_eq!(dlp::rank(), 0);
@@ -96,7 +117,7 @@ impl Drop for EnteredRank {
 /// assert_eq!(ranks, Some(vec![0, 1, 2]));
 /// ```
 pub fn rank() -> usize {
-    current().map_or(0, |context| context.rank)
+    current().map_or_else(rank_in_job, |context| context.rank)
 }
 
 /// The number of ranks in the calling thread's world; 1 outside any world.
@@ -109,7 +130,8 @@ pub fn size() -> usize {
     current().map_or(1, |context| context.size)
 }
 
-/// Whether the calling thread is the main rank (rank 0). True outside any world.
+/// Whether the calling thread is the main rank (rank 0). True outside any world, but in the
+/// processes other than the first of an MPI job.
 ///
 /// ```
 /// let mains = dlp::World::threads(3).run(|| dlp::all_gather(dlp::is_main()));

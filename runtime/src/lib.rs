@@ -35,6 +35,8 @@ mod expansion;
 mod failure;
 mod map;
 mod message;
+#[cfg(feature = "mpi")]
+mod message_passing;
 mod observe;
 mod split;
 mod threads;

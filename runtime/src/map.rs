@@ -7,8 +7,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use crate::collectives::team;
 use crate::failure::{stop, unwinding_through_item};
 use crate::message::Message;
+#[cfg(feature = "mpi")]
+use crate::message_passing::MpiResults;
 use crate::split::{Share, Split};
 use crate::threads::{Members, ThreadWorld, Wake};
+#[cfg(feature = "mpi")]
+use std::rc::Rc;
 
 /// The results that worker ranks hand to the main rank.
 struct Results<R> {
@@ -66,12 +70,22 @@ impl<R: Send> Wake for Results<R> {
     }
 }
 
+/// Where the main rank finds the other ranks' results.
+enum Workers<R> {
+    /// There are none.
+    None,
+    /// Rank-threads hand them over in `Results`; the world is watched for an abort.
+    Threads(Arc<Results<R>>, Arc<ThreadWorld>),
+    /// MPI processes send them.
+    #[cfg(feature = "mpi")]
+    Mpi(MpiResults),
+}
+
 /// The main rank's side of a map: its own share, and the results of the others.
 struct Mapping<I: Iterator, F, R> {
     share: Share<I>,
     function: F,
-    /// With other ranks: where their results arrive, and the world to watch for an abort.
-    workers: Option<(Arc<Results<R>>, Arc<ThreadWorld>)>,
+    workers: Workers<R>,
     received: VecDeque<(usize, R)>,
     own_share_done: bool,
     /// The index of the result last yielded: the item the caller is processing.
@@ -87,36 +101,56 @@ where
     /// Starts a map on this rank. Worker ranks process their whole share here and get `None`.
     #[track_caller]
     fn start(split: Split, function: F, items: I) -> Option<Self> {
+        #[cfg(feature = "mpi")]
+        if let Some(rank) = crate::context::current()
+            && let crate::context::Link::Mpi(world) = &rank.link
+        {
+            let results = MpiResults::new(Rc::clone(world), rank.next_call(Members::All));
+            let mut share = split.over(items);
+            if rank.rank != 0 {
+                let last = work(&mut share, function, |batch| {
+                    results.deliver(batch);
+                    true
+                });
+                // Said before the share is dropped: ending a dynamic split waits for every
+                // rank, the main one included, and the main one waits for this message.
+                results.worker_finished(last);
+                return None;
+            }
+            return Some(Mapping::new(share, function, Workers::Mpi(results)));
+        }
         let Some((rank, world)) = team() else {
-            let share = split.over(items);
-            return Some(Mapping {
-                share,
-                function,
-                workers: None,
-                received: VecDeque::new(),
-                own_share_done: false,
-                current: None,
-            });
+            return Some(Mapping::new(split.over(items), function, Workers::None));
         };
         let call = rank.next_call(Members::All);
         let results = world.join(Members::All, rank.rank, call, "map", None, || {
             Results::<R>::new(rank.size - 1)
         });
-        let share = split.over(items);
+        let mut share = split.over(items);
         if rank.rank != 0 {
-            work(share, function, &results);
+            let mut last = work(&mut share, function, |batch| results.deliver(batch));
+            results.deliver(&mut last);
+            results.worker_finished();
             return None;
         }
         let sleeper: Weak<dyn Wake> = Arc::downgrade(&results) as Weak<dyn Wake>;
         world.on_abort(sleeper);
-        Some(Mapping {
+        Some(Mapping::new(
             share,
             function,
-            workers: Some((results, world)),
+            Workers::Threads(results, world),
+        ))
+    }
+
+    fn new(share: Share<I>, function: F, workers: Workers<R>) -> Self {
+        Mapping {
+            share,
+            function,
+            workers,
             received: VecDeque::new(),
             own_share_done: false,
             current: None,
-        })
+        }
     }
 
     /// The next result, from any rank, with the index of its item.
@@ -126,24 +160,36 @@ where
                 self.current = Some(index);
                 return Some((index, result));
             }
-            if let Some((results, world)) = &self.workers {
-                let mut inbox = results.lock();
-                if self.own_share_done {
-                    // Nothing left to compute here: wait for the workers.
-                    while inbox.results.is_empty() && inbox.workers_busy > 0 {
-                        if world.is_aborted() {
-                            drop(inbox);
-                            stop();
+            match &mut self.workers {
+                Workers::None => {}
+                Workers::Threads(results, world) => {
+                    let mut inbox = results.lock();
+                    if self.own_share_done {
+                        // Nothing left to compute here: wait for the workers.
+                        while inbox.results.is_empty() && inbox.workers_busy > 0 {
+                            if world.is_aborted() {
+                                drop(inbox);
+                                stop();
+                            }
+                            inbox = results
+                                .arrived
+                                .wait(inbox)
+                                .unwrap_or_else(PoisonError::into_inner);
                         }
-                        inbox = results
-                            .arrived
-                            .wait(inbox)
-                            .unwrap_or_else(PoisonError::into_inner);
+                    }
+                    if !inbox.results.is_empty() {
+                        self.received.extend(inbox.results.drain(..));
+                        continue;
                     }
                 }
-                if !inbox.results.is_empty() {
-                    self.received.extend(inbox.results.drain(..));
-                    continue;
+                #[cfg(feature = "mpi")]
+                Workers::Mpi(results) => {
+                    // Nothing left to compute here: wait for the workers' next message.
+                    let wait = self.own_share_done && results.workers_busy();
+                    results.receive(&mut self.received, wait);
+                    if !self.received.is_empty() {
+                        continue;
+                    }
                 }
             }
             if self.own_share_done {
@@ -168,27 +214,38 @@ where
 impl<I: Iterator, F, R> Drop for Mapping<I, F, R> {
     fn drop(&mut self) {
         unwinding_through_item(self.current);
-        if let Some((results, _)) = &self.workers {
-            results.lock().cancelled = true;
+        match &mut self.workers {
+            Workers::None => {}
+            Workers::Threads(results, _) => results.lock().cancelled = true,
+            // The workers stop at their next claim; what they still send is taken in, so that
+            // no message of this map is left for a later one. A panicking rank ends the job
+            // instead, and must not wait.
+            #[cfg(feature = "mpi")]
+            Workers::Mpi(results) => {
+                if !std::thread::panicking() {
+                    self.share.claim_the_rest();
+                    results.drain();
+                }
+            }
         }
     }
 }
 
-/// A worker rank's side of a map: process the share, handing results over chunk by chunk.
+/// A worker rank's side of a map: processes the share, handing results over run by run while
+/// `deliver` accepts them; returns the batch not yet handed over.
 fn work<I: Iterator, R>(
-    mut share: Share<I>,
+    share: &mut Share<I>,
     mut function: impl FnMut(I::Item) -> R,
-    results: &Results<R>,
-) {
+    mut deliver: impl FnMut(&mut Vec<(usize, R)>) -> bool,
+) -> Vec<(usize, R)> {
     let mut batch = Vec::new();
     while let Some((index, item)) = share.next_indexed() {
         batch.push((index, function(item)));
-        if share.at_run_end() && !results.deliver(&mut batch) {
+        if share.at_run_end() && !deliver(&mut batch) {
             break;
         }
     }
-    results.deliver(&mut batch);
-    results.worker_finished();
+    batch
 }
 
 /// The results of [`map_unordered`]: on the main rank, every result as soon as it is ready; on

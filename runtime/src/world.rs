@@ -90,6 +90,17 @@ impl World {
         }
     }
 
+    fn over_mpi(&self) -> bool {
+        #[cfg(feature = "mpi")]
+        {
+            self.config.backend == Backend::Mpi
+        }
+        #[cfg(not(feature = "mpi"))]
+        {
+            false
+        }
+    }
+
     /// The backend the world runs on.
     ///
     /// ```
@@ -135,9 +146,19 @@ impl World {
             .unwrap_or_else(|error| panic!("dlp: {error}"));
         let size = match self.config.backend {
             Backend::Serial => 1,
-            Backend::Threads => self.config.size,
+            _ => self.config.size,
         };
-        let observer = Observer::for_world(settings, size);
+        let observer = if self.over_mpi() && size > 1 {
+            if settings != Settings::default() && context::rank_in_job() == 0 {
+                eprintln!(
+                    "dlp: DLP_REPORT and DLP_TRACE are not supported on the MPI backend yet; \
+                     running without them"
+                );
+            }
+            None
+        } else {
+            Observer::for_world(settings, size)
+        };
         log::debug!(
             "dlp: starting a world of {size} ranks on {:?}",
             self.config.backend
@@ -146,6 +167,13 @@ impl World {
             let _rank = context::enter(RankContext::new(0, 1, Link::Solo, observer.clone()));
             run_guarded(0, 1, &body)
                 .map_err(|failure| failure.expect("a lone rank is never stopped by another"))
+        } else if self.over_mpi() {
+            #[cfg(feature = "mpi")]
+            {
+                crate::message_passing::launch(observer.clone(), &body)
+            }
+            #[cfg(not(feature = "mpi"))]
+            unreachable!("no MPI backend in this build")
         } else {
             threads::launch(size, observer.clone(), &body)
         };

@@ -9,23 +9,67 @@ use super::plan::Want;
 /// still advance the counter, so it must never come near wrapping around.
 const MAX_CHUNK: usize = 1 << 40;
 
-/// The next unclaimed index of a dynamic split, shared by the rank-threads of a world.
+/// Where the next unclaimed index lives: in this process, or in another rank's memory.
+pub(crate) enum Counter {
+    /// Shared by the rank-threads of a world.
+    Local(AtomicUsize),
+    /// An MPI window on the main rank, updated with one-sided atomics.
+    #[cfg(feature = "mpi")]
+    Remote(crate::message_passing::RemoteCounter),
+}
+
+impl Counter {
+    fn load(&self) -> usize {
+        match self {
+            Counter::Local(next) => next.load(Ordering::Relaxed),
+            #[cfg(feature = "mpi")]
+            Counter::Remote(next) => next.fetch_add(0),
+        }
+    }
+
+    fn fetch_add(&self, count: usize) -> usize {
+        match self {
+            Counter::Local(next) => next.fetch_add(count, Ordering::Relaxed),
+            #[cfg(feature = "mpi")]
+            Counter::Remote(next) => next.fetch_add(count),
+        }
+    }
+
+    fn compare_exchange(&self, current: usize, new: usize) -> Result<usize, usize> {
+        match self {
+            Counter::Local(next) => {
+                next.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed)
+            }
+            #[cfg(feature = "mpi")]
+            Counter::Remote(next) => next.compare_exchange(current, new),
+        }
+    }
+}
+
+/// The next unclaimed index of a dynamic split, shared by the ranks of a world.
 pub(crate) struct Claims {
-    next: AtomicUsize,
+    next: Counter,
     length: Option<usize>,
 }
 
 impl Claims {
     pub(crate) fn new(length: Option<usize>) -> Self {
-        Claims {
-            next: AtomicUsize::new(0),
-            length,
-        }
+        Claims::on(Counter::Local(AtomicUsize::new(0)), length)
+    }
+
+    pub(crate) fn on(next: Counter, length: Option<usize>) -> Self {
+        Claims { next, length }
     }
 
     /// The length of the iterable, if known.
     pub(crate) fn length(&self) -> Option<usize> {
         self.length
+    }
+
+    /// Claims every index not claimed yet, so that the other ranks find nothing left.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn exhaust(&self) {
+        self.next.fetch_add(MAX_CHUNK);
     }
 
     /// Claims the next chunk, or `None` once every index of a known length is claimed. With an
@@ -37,22 +81,17 @@ impl Claims {
             (Want::About(wanted), Some(length)) => {
                 // Never take more than a 1/(2 ranks) share of what is left, so the last chunks
                 // shrink and the ranks finish together. A stale read only makes this less exact.
-                let left = length.saturating_sub(self.next.load(Ordering::Relaxed));
+                let left = length.saturating_sub(self.next.load());
                 self.take(wanted.min((left / (2 * ranks)).max(1)))
             }
             (Want::Share { min, divisor }, Some(length)) => {
-                let mut start = self.next.load(Ordering::Relaxed);
+                let mut start = self.next.load();
                 loop {
                     if start >= length {
                         return None;
                     }
                     let wanted = (length - start).div_ceil(divisor).max(min).min(MAX_CHUNK);
-                    match self.next.compare_exchange_weak(
-                        start,
-                        start + wanted,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
+                    match self.next.compare_exchange(start, start + wanted) {
                         Ok(_) => return Some(start..(start + wanted).min(length)),
                         Err(current) => start = current,
                     }
@@ -63,7 +102,7 @@ impl Claims {
 
     fn take(&self, wanted: usize) -> Option<Range<usize>> {
         let wanted = wanted.clamp(1, MAX_CHUNK);
-        let start = self.next.fetch_add(wanted, Ordering::Relaxed);
+        let start = self.next.fetch_add(wanted);
         match self.length {
             Some(length) if start >= length => None,
             Some(length) => Some(start..(start + wanted).min(length)),

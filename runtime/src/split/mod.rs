@@ -14,6 +14,8 @@ use crate::context::{self, Link};
 use crate::observe::{RankWatch, SplitWatch};
 use crate::threads::{Members, ThreadWorld};
 use claims::Claims;
+#[cfg(feature = "mpi")]
+use claims::Counter;
 use plan::Sizer;
 use share::{CollectedItems, Plan, collected, exact_length};
 
@@ -296,10 +298,9 @@ impl Split {
         let Some(rank) = context::current() else {
             return self.alone(items);
         };
-        let world = match &rank.link {
-            Link::Solo => return self.alone(items),
-            Link::Threads(world) => Arc::clone(world),
-        };
+        if let Link::Solo = &rank.link {
+            return self.alone(items);
+        }
         // `me` and `size` place this rank among the members; the board knows it by its rank.
         let (me, size) = match members {
             Members::All => (rank.rank, rank.size),
@@ -319,13 +320,44 @@ impl Split {
             }
             (_, None) => (Items::Live(items), None),
         };
-        let shared = world.join(members, rank.rank, call, operation, length, || {
-            SplitShared {
-                claims: Claims::new(length),
-                watch: SplitWatch::new(label, length, size, self.progress, rank.observer.clone())
-                    .map(Arc::new),
+        let dynamic = matches!(self.schedule, Schedule::Managed | Schedule::Guided);
+        let (world, shared) = match &rank.link {
+            Link::Solo => unreachable!("handled above"),
+            Link::Threads(world) => {
+                let shared = world.join(members, rank.rank, call, operation, length, || {
+                    SplitShared {
+                        claims: Claims::new(length),
+                        watch: SplitWatch::new(
+                            label,
+                            length,
+                            size,
+                            self.progress,
+                            rank.observer.clone(),
+                        )
+                        .map(Arc::new),
+                    }
+                });
+                (Some(Arc::clone(world)), shared)
             }
-        });
+            #[cfg(feature = "mpi")]
+            Link::Mpi(world) => {
+                use crate::message_passing::{RemoteCounter, check_lengths};
+                let _ = label;
+                let group = world.group(members);
+                check_lengths(group, length, operation, call);
+                let claims = if dynamic {
+                    Claims::on(Counter::Remote(RemoteCounter::new(group)), length)
+                } else {
+                    Claims::new(length)
+                };
+                let shared = SplitShared {
+                    claims,
+                    watch: None,
+                };
+                (None, Arc::new(shared))
+            }
+        };
+        let _ = dynamic;
         let watch = shared
             .watch
             .as_ref()
@@ -383,10 +415,10 @@ enum Items<I: Iterator> {
 }
 
 impl<I: Iterator> Items<I> {
-    fn share(self, plan: Plan, stride: usize, world: Arc<ThreadWorld>) -> Share<I> {
+    fn share(self, plan: Plan, stride: usize, world: Option<Arc<ThreadWorld>>) -> Share<I> {
         match self {
-            Items::Live(items) => Share::live(items, plan, stride, Some(world)),
-            Items::Collected(items) => Share::of_collected(items, plan, Some(world)),
+            Items::Live(items) => Share::live(items, plan, stride, world),
+            Items::Collected(items) => Share::of_collected(items, plan, world),
         }
     }
 }

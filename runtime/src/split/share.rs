@@ -189,6 +189,15 @@ impl<I: Iterator> Share<I> {
         WithIndex(self)
     }
 
+    /// For a dynamic split, claims every item that no rank has claimed yet, so that the other
+    /// ranks stop at their next claim.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn claim_the_rest(&mut self) {
+        if let Plan::Claimed { shared, .. } = &self.plan {
+            shared.claims.exhaust();
+        }
+    }
+
     /// Whether the next item starts a new run, so that buffered results are worth sending.
     pub(crate) fn at_run_end(&self) -> bool {
         self.next >= self.end
