@@ -1,0 +1,367 @@
+//! The MPI backend on real MPI: this test runs itself, and the examples, under `mpiexec` with 1
+//! to 4 processes, and checks what a user sees: the same output as on threads, every item once,
+//! no hang when a rank leaves a loop early, panics or is killed, and clear errors.
+//!
+//! Needs `--features mpi`, an MPI installation with `mpiexec` on the PATH, and the examples
+//! built with the feature first: `cargo build --examples --features mpi && cargo test --features
+//! mpi --test mpi` (what `.ci/run` does). Without the feature this test is empty.
+
+#[cfg(feature = "mpi")]
+mod on_mpi {
+    use std::path::PathBuf;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use dlp::Split;
+
+    const HANG_LIMIT: Duration = Duration::from_secs(60);
+
+    fn every_split() -> Vec<(&'static str, Split)> {
+        vec![
+            ("round_robin", Split::round_robin()),
+            ("round_robin chunk 3", Split::round_robin().chunk(3)),
+            ("block", Split::block()),
+            ("managed", Split::managed()),
+            ("managed chunk 1", Split::managed().chunk(1)),
+            ("managed chunk 7", Split::managed().chunk(7)),
+            ("guided", Split::guided()),
+        ]
+    }
+
+    /// What a scenario prints; run by every rank of an MPI job.
+    pub fn child(scenario: &str) {
+        match scenario {
+            "exactly-once" => {
+                let lines = dlp::run(|| {
+                    let mut lines = Vec::new();
+                    for (name, split) in every_split() {
+                        for count in [0u64, 1, 7, 1000] {
+                            let mine: Vec<(usize, u64)> =
+                                split.over(0..count).with_index().collect();
+                            let unknown: Vec<u64> =
+                                split.over((0..).take_while(|&x| x < count)).collect();
+                            let all = dlp::gather((mine, unknown));
+                            if let Some(all) = all {
+                                let mut seen: Vec<u64> = all
+                                    .iter()
+                                    .flat_map(|(mine, _)| mine.iter().map(|p| p.1))
+                                    .collect();
+                                let mut unknown: Vec<u64> = all
+                                    .iter()
+                                    .flat_map(|(_, unknown)| unknown.clone())
+                                    .collect();
+                                seen.sort();
+                                unknown.sort();
+                                let ok = seen == (0..count).collect::<Vec<_>>() && unknown == seen;
+                                lines.push(format!(
+                                    "{name} {count}: {}",
+                                    if ok { "ok" } else { "WRONG" }
+                                ));
+                            }
+                        }
+                    }
+                    let items = dlp::is_main().then(|| (0..1000u32).collect::<Vec<_>>());
+                    let block = dlp::scatter(items);
+                    if let Some(lengths) = dlp::gather(block.len()) {
+                        lines.push(format!("scatter {lengths:?}"));
+                    }
+                    let total = dlp::all_reduce(dlp::rank() as u64 + 1, |a, b| a + b);
+                    let seed = dlp::broadcast(dlp::is_main().then(|| String::from("seed")));
+                    lines.push(format!("all_reduce {total} broadcast {seed}"));
+                    let mut squares: Vec<u64> = dlp::map_ordered(|x: u64| x * x, 0..100).collect();
+                    if dlp::is_main() {
+                        lines.push(format!(
+                            "map_ordered {}",
+                            squares == (0..100).map(|x| x * x).collect::<Vec<_>>()
+                        ));
+                    }
+                    squares = dlp::map_unordered(|x: u64| x * x, 0..100).collect();
+                    squares.sort();
+                    if dlp::is_main() {
+                        lines.push(format!(
+                            "map_unordered {}",
+                            squares == (0..100).map(|x| x * x).collect::<Vec<_>>()
+                        ));
+                    }
+                    lines
+                });
+                if dlp::is_main() {
+                    for line in lines {
+                        println!("{line}");
+                    }
+                }
+            }
+            "break" => {
+                let lines = dlp::run(|| {
+                    let mut lines = Vec::new();
+                    for (name, split) in every_split() {
+                        let mut processed = Vec::new();
+                        for item in split.over(0..200u64) {
+                            std::thread::sleep(Duration::from_micros(100));
+                            if dlp::rank() == 1 && processed.len() == 3 {
+                                break;
+                            }
+                            processed.push(item);
+                        }
+                        if let Some(all) = dlp::gather(processed) {
+                            let mut all: Vec<u64> = all.concat();
+                            let before = all.len();
+                            all.sort();
+                            all.dedup();
+                            lines.push(format!("{name}: no duplicates {}", all.len() == before));
+                        }
+                    }
+                    lines
+                });
+                if dlp::is_main() {
+                    for line in lines {
+                        println!("{line}");
+                    }
+                }
+            }
+            "early-return" => {
+                /// Rank 1 returns from inside the loop at its first item; the others go on.
+                fn first_multiple_of_seven(split: Split) -> Option<u64> {
+                    for item in split.over(1..500u64) {
+                        if dlp::rank() == 1 {
+                            return Some(item);
+                        }
+                        std::thread::sleep(Duration::from_micros(100));
+                    }
+                    None
+                }
+                let found = dlp::run(|| {
+                    let mine: Vec<bool> = every_split()
+                        .into_iter()
+                        .map(|(_, split)| first_multiple_of_seven(split).is_some())
+                        .collect();
+                    dlp::gather(mine)
+                });
+                if let Some(found) = found {
+                    println!(
+                        "rank 1 returned early in every split: {}",
+                        found[1].iter().all(|&f| f)
+                    );
+                }
+            }
+            "panic" => dlp::run(|| {
+                for item in dlp::split_round_robin(0..9) {
+                    if item == 5 {
+                        panic!("broken example");
+                    }
+                }
+                dlp::barrier();
+            }),
+            "kill" => dlp::run(|| {
+                if dlp::rank() == 1 {
+                    // SAFETY: raising a signal at this process.
+                    unsafe { libc::raise(libc::SIGKILL) };
+                }
+                dlp::barrier();
+            }),
+            "mismatch" => dlp::run(|| {
+                let count = if dlp::rank() == 1 { 11 } else { 10 };
+                dlp::split_managed(0..count).for_each(drop);
+            }),
+            other => panic!("unknown scenario {other}"),
+        };
+    }
+
+    pub struct Outcome {
+        pub code: Option<i32>,
+        pub stdout: String,
+        pub stderr: String,
+    }
+
+    /// Runs `program` under `mpiexec -n ranks`, failing the test if it does not end in time.
+    pub fn mpiexec(ranks: usize, program: &PathBuf, env: &[(&str, &str)]) -> Outcome {
+        let mut child = Command::new("mpiexec")
+            .arg("-n")
+            .arg(ranks.to_string())
+            .arg(program)
+            .env_remove("DLP_THREADS")
+            .env_remove("DLP_BACKEND")
+            .env_remove("RUST_BACKTRACE")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mpiexec starts (is MPI installed?)");
+        let started = Instant::now();
+        while child
+            .try_wait()
+            .expect("mpiexec can be waited for")
+            .is_none()
+        {
+            if started.elapsed() > HANG_LIMIT {
+                let _ = child.kill();
+                panic!(
+                    "{} on {ranks} ranks hung: no exit within {HANG_LIMIT:?}",
+                    program.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("the output of mpiexec");
+        Outcome {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn example(name: &str) -> PathBuf {
+        let mut path = std::env::current_exe().expect("the test binary's path");
+        path.pop();
+        path.pop();
+        path.push("examples");
+        path.push(name);
+        assert!(
+            path.exists(),
+            "{} is missing: build the examples first (cargo build --examples --features mpi)",
+            path.display()
+        );
+        path
+    }
+
+    /// Runs an example on threads (`ranks` rank-threads), for the output to compare with.
+    pub fn on_threads(name: &str, ranks: usize) -> String {
+        let output = Command::new(example(name))
+            .env("DLP_THREADS", ranks.to_string())
+            .env_remove("DLP_BACKEND")
+            .output()
+            .expect("the example runs");
+        assert!(output.status.success(), "{name} on threads failed");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+#[cfg(feature = "mpi")]
+fn main() {
+    use on_mpi::*;
+
+    if let Ok(scenario) = std::env::var("DLP_TEST_CHILD") {
+        child(&scenario);
+        return;
+    }
+    let me = std::env::current_exe().expect("the test binary's path");
+    let mut failed = 0;
+    let mut passed = 0;
+    let mut check = |name: String, ok: bool, outcome: &Outcome| {
+        if ok {
+            passed += 1;
+            println!("test {name} ... ok");
+        } else {
+            failed += 1;
+            println!(
+                "test {name} ... FAILED\n  exit code: {:?}\n  stdout: {}\n  stderr: {}",
+                outcome.code, outcome.stdout, outcome.stderr
+            );
+        }
+    };
+
+    // The examples print the same on 1 to 4 MPI processes as on as many threads.
+    let examples = [
+        "quickstart",
+        "dlp_mpi_split_managed",
+        "dlp_mpi_map_unordered",
+        "mcutils_run_job",
+        "mcutils_map_applier",
+        "mcutils_sample_program",
+        "adparallelengine_batches",
+    ];
+    for name in examples {
+        for ranks in 1..=4 {
+            let outcome = mpiexec(ranks, &example(name), &[]);
+            let expected = on_threads(name, ranks);
+            check(
+                format!(
+                    "example {name} on {ranks} MPI ranks prints what it prints on {ranks} threads"
+                ),
+                outcome.code == Some(0) && outcome.stdout == expected,
+                &outcome,
+            );
+        }
+    }
+    fn scenario(name: &'static str) -> [(&'static str, &'static str); 1] {
+        [("DLP_TEST_CHILD", name)]
+    }
+    for ranks in 1..=4 {
+        let outcome = mpiexec(ranks, &me, &scenario("exactly-once"));
+        let lines: Vec<&str> = outcome.stdout.lines().collect();
+        let splits_ok = lines.iter().filter(|line| line.ends_with(": ok")).count() == 28;
+        let scatter = crate_scatter_line(ranks);
+        let total = ranks * (ranks + 1) / 2;
+        check(
+            format!("every split, collective and map processes every item once on {ranks} ranks"),
+            outcome.code == Some(0)
+                && splits_ok
+                && lines.contains(&scatter.as_str())
+                && lines.contains(&format!("all_reduce {total} broadcast seed").as_str())
+                && lines.contains(&"map_ordered true")
+                && lines.contains(&"map_unordered true"),
+            &outcome,
+        );
+    }
+    let outcome = mpiexec(3, &me, &scenario("break"));
+    check(
+        "a break on one rank hangs no split, and no item is processed twice".into(),
+        outcome.code == Some(0)
+            && outcome.stdout.lines().count() == 7
+            && outcome
+                .stdout
+                .lines()
+                .all(|line| line.ends_with("no duplicates true")),
+        &outcome,
+    );
+    let outcome = mpiexec(3, &me, &scenario("early-return"));
+    check(
+        "an early return from a split hangs nothing".into(),
+        outcome.code == Some(0) && outcome.stdout == "rank 1 returned early in every split: true\n",
+        &outcome,
+    );
+    let outcome = mpiexec(3, &me, &scenario("panic"));
+    check(
+        "a panic on one rank ends the job, naming the rank and the item".into(),
+        outcome.code != Some(0)
+            && outcome.stderr.contains("broken example")
+            && outcome
+                .stderr
+                .contains("dlp: rank 2 panicked at item 5: broken example; stopping all 3 ranks"),
+        &outcome,
+    );
+    let outcome = mpiexec(3, &me, &scenario("kill"));
+    check(
+        "a rank killed with SIGKILL ends the job".into(),
+        outcome.code != Some(0),
+        &outcome,
+    );
+    let outcome = mpiexec(3, &me, &scenario("mismatch"));
+    check(
+        "iterables of different lengths are an error".into(),
+        outcome.code != Some(0)
+            && outcome.stderr.contains("differ between ranks")
+            && outcome.stderr.contains("11 items")
+            && outcome.stderr.contains("10 items"),
+        &outcome,
+    );
+    println!("\n{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// The line of the exactly-once scenario that shows scatter's blocks of 1000 items.
+#[cfg(feature = "mpi")]
+fn crate_scatter_line(ranks: usize) -> String {
+    let (base, longer) = (1000 / ranks, 1000 % ranks);
+    let lengths: Vec<usize> = (0..ranks)
+        .map(|rank| base + usize::from(rank < longer))
+        .collect();
+    format!("scatter {lengths:?}")
+}
+
+#[cfg(not(feature = "mpi"))]
+fn main() {
+    println!("the MPI tests need `--features mpi`; none ran");
+}
