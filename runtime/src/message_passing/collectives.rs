@@ -4,8 +4,9 @@ use mpi::Count;
 use mpi::datatype::{Partition, PartitionMut};
 use mpi::traits::*;
 
+use super::wire;
 use crate::failure::misuse;
-use crate::message::{self, Message};
+use crate::message::Message;
 use mpi::topology::SimpleCommunicator;
 
 const ROOT: i32 = 0;
@@ -39,7 +40,7 @@ fn decode_parts<T: Message>(bytes: &[u8], counts: &[Count], operation: &str) -> 
         .iter()
         .map(|&count| {
             let end = start + count as usize;
-            let value = message::decode(&bytes[start..end], operation);
+            let value = wire::decode(&bytes[start..end], operation);
             start = end;
             value
         })
@@ -68,10 +69,14 @@ pub(crate) fn broadcast<T: Message>(
 ) -> T {
     if (comm.rank() as usize) == ROOT as usize {
         let value = value.expect("checked by the caller");
-        broadcast_bytes(comm, Some(message::encode(&value, operation)), operation);
+        broadcast_bytes(
+            comm,
+            Some(wire::encode(&value, operation).into_owned()),
+            operation,
+        );
         value
     } else {
-        message::decode(&broadcast_bytes(comm, None, operation), operation)
+        wire::decode(&broadcast_bytes(comm, None, operation), operation)
     }
 }
 
@@ -80,7 +85,7 @@ pub(crate) fn gather<T: Message>(
     value: T,
     operation: &str,
 ) -> Option<Vec<T>> {
-    let bytes = message::encode(&value, operation);
+    let bytes = wire::encode(&value, operation);
     let root = comm.process_at_rank(ROOT);
     let mine = count(bytes.len(), operation);
     if (comm.rank() as usize) != ROOT as usize {
@@ -116,7 +121,7 @@ pub(crate) fn all_gather<T: Message>(
     value: T,
     operation: &str,
 ) -> Vec<T> {
-    let bytes = message::encode(&value, operation);
+    let bytes = wire::encode(&value, operation);
     let mine = count(bytes.len(), operation);
     let mut counts = vec![0 as Count; comm.size() as usize];
     comm.all_gather_into(&mine, &mut counts[..]);
@@ -144,7 +149,7 @@ pub(crate) fn scatter<T: Message>(
         root.scatter_into(&mut mine_count);
         let mut bytes = vec![0u8; mine_count as usize];
         root.scatter_varcount_into(&mut bytes[..]);
-        return message::decode(&bytes, operation);
+        return wire::decode(&bytes, operation);
     }
     let mut parts = parts.expect("the main rank passes the parts");
     let own = std::mem::take(&mut parts[0]);
@@ -155,7 +160,7 @@ pub(crate) fn scatter<T: Message>(
             if to == 0 {
                 Vec::new()
             } else {
-                message::encode(part, operation)
+                wire::encode(part, operation).into_owned()
             }
         })
         .collect();

@@ -8,6 +8,7 @@
 mod collectives;
 mod counter;
 mod map;
+mod wire;
 
 use std::rc::Rc;
 use std::sync::Once;

@@ -1,0 +1,235 @@
+//! dlp on MPI against hand-written rsmpi, in the same MPI job.
+//!
+//! `cargo bench --features mpi --bench mpi` starts itself under `mpiexec -n 2` (set
+//! `DLP_BENCH_RANKS` for another count; `-- --quick` for fewer repetitions). Workloads:
+//! - 20,000 trivial items through a dynamic schedule: dlp's managed split (chunk 1, and its
+//!   default adaptive chunks) against a hand-written request/reply manager/worker, whose rank 0
+//!   only manages (the pattern of dlp_mpi's `split_managed`);
+//! - 20,000 `u64` results dealt round robin and gathered on rank 0: dlp's `split_round_robin` and
+//!   `gather` against a hand-written `MPI_Gatherv`;
+//! - the skew workload (40 tasks of 20 ms and 360 of 1 ms of CPU, shuffled): the makespan of
+//!   dlp's managed split and of the hand-written manager/worker against the ideal, total work /
+//!   ranks.
+
+#[path = "../examples/workloads/skew.rs"]
+mod skew;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use dlp::Split;
+use mpi::datatype::PartitionMut;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+
+const ITEMS: u64 = 20_000;
+const REQUEST: i32 = 1;
+const REPLY: i32 = 2;
+const NO_MORE: u64 = u64::MAX;
+
+/// Busy-waits for `duration` of this thread's CPU time.
+fn burn_cpu(duration: Duration) {
+    fn thread_cpu_time() -> Duration {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid timespec for clock_gettime to write.
+        let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+        assert_eq!(status, 0, "the thread CPU clock is readable");
+        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    }
+    let end = thread_cpu_time() + duration;
+    while thread_cpu_time() < end {
+        std::hint::spin_loop();
+    }
+}
+
+/// The hand-written manager/worker: rank 0 answers each request with the next index; the
+/// workers process what they are given. Returns how many items this rank processed.
+fn manager_worker(world: &SimpleCommunicator, items: u64, work: impl Fn(u64)) -> u64 {
+    let size = world.size();
+    if world.rank() == 0 {
+        let mut next = 0u64;
+        let mut stopped = 0;
+        while stopped < size - 1 {
+            let (_request, status) = world.any_process().receive_with_tag::<u8>(REQUEST);
+            let worker = world.process_at_rank(status.source_rank());
+            if next < items {
+                worker.send_with_tag(&next, REPLY);
+                next += 1;
+            } else {
+                worker.send_with_tag(&NO_MORE, REPLY);
+                stopped += 1;
+            }
+        }
+        0
+    } else {
+        let manager = world.process_at_rank(0);
+        let mut done = 0;
+        loop {
+            manager.send_with_tag(&1u8, REQUEST);
+            let (index, _) = manager.receive_with_tag::<u64>(REPLY);
+            if index == NO_MORE {
+                return done;
+            }
+            work(index);
+            done += 1;
+        }
+    }
+}
+
+/// The hand-written round robin and `MPI_Gatherv` of the results on rank 0.
+fn gatherv_by_hand(world: &SimpleCommunicator) -> usize {
+    let (rank, size) = (world.rank() as u64, world.size() as u64);
+    let mine: Vec<u64> = (rank..ITEMS)
+        .step_by(size as usize)
+        .map(|x| x * 3)
+        .collect();
+    let root = world.process_at_rank(0);
+    if world.rank() != 0 {
+        root.gather_varcount_into(&mine[..]);
+        return 0;
+    }
+    let counts: Vec<i32> = (0..size)
+        .map(|r| ((ITEMS - r).div_ceil(size)) as i32)
+        .collect();
+    let displs: Vec<i32> = counts
+        .iter()
+        .scan(0, |start, &count| {
+            let this = *start;
+            *start += count;
+            Some(this)
+        })
+        .collect();
+    let mut all = vec![0u64; ITEMS as usize];
+    let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+    root.gather_varcount_into_root(&mine[..], &mut partition);
+    all.len()
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Times `run` on every rank from a barrier to the end of a barrier after it.
+fn timed(world: &SimpleCommunicator, run: impl FnOnce()) -> Duration {
+    world.barrier();
+    let started = Instant::now();
+    run();
+    world.barrier();
+    started.elapsed()
+}
+
+fn main() {
+    if std::env::var_os("PMI_RANK").is_none() && std::env::var_os("PMI_SIZE").is_none() {
+        // Started by cargo: start again under mpiexec.
+        let ranks = std::env::var("DLP_BENCH_RANKS").unwrap_or_else(|_| "2".into());
+        let status = std::process::Command::new("mpiexec")
+            .args(["-n", &ranks])
+            .arg(std::env::current_exe().expect("the bench's path"))
+            .args(std::env::args().skip(1))
+            .status()
+            .expect("mpiexec starts (is MPI installed?)");
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let reps = if quick { 3 } else { 15 };
+    let skew_reps = if quick { 1 } else { 5 };
+    let tasks = skew::skew_tasks();
+
+    let rows = dlp::run(|| {
+        // dlp's world and a duplicate of MPI_COMM_WORLD for the hand-written code.
+        let world = SimpleCommunicator::world().duplicate();
+        let size = world.size() as usize;
+        let mut rows: Vec<(&str, Vec<Duration>)> = Vec::new();
+        let mut push = |name, time| match rows.iter_mut().find(|(row, _)| *row == name) {
+            Some((_, samples)) => samples.push(time),
+            None => rows.push((name, vec![time])),
+        };
+        for _ in 0..reps {
+            push(
+                "hand-written request/reply, 20k trivial items",
+                timed(&world, || {
+                    black_box(manager_worker(&world, ITEMS, |x| {
+                        black_box(x);
+                    }));
+                }),
+            );
+            push(
+                "dlp managed chunk 1, 20k trivial items",
+                timed(&world, || {
+                    black_box(
+                        Split::managed()
+                            .chunk(1)
+                            .over(0..ITEMS)
+                            .map(black_box)
+                            .count(),
+                    );
+                }),
+            );
+            push(
+                "dlp managed (adaptive), 20k trivial items",
+                timed(&world, || {
+                    black_box(Split::managed().over(0..ITEMS).map(black_box).count());
+                }),
+            );
+            push(
+                "hand-written round robin + Gatherv, 20k u64",
+                timed(&world, || {
+                    black_box(gatherv_by_hand(&world));
+                }),
+            );
+            push(
+                "dlp round robin + gather, 20k u64",
+                timed(&world, || {
+                    let mine: Vec<u64> = dlp::split_round_robin(0..ITEMS).map(|x| x * 3).collect();
+                    black_box(dlp::gather(mine).map(|all| all.len()));
+                }),
+            );
+        }
+        for _ in 0..skew_reps {
+            push(
+                "hand-written request/reply, skew",
+                timed(&world, || {
+                    manager_worker(&world, tasks.len() as u64, |i| burn_cpu(tasks[i as usize]));
+                }),
+            );
+            push(
+                "dlp managed (adaptive), skew",
+                timed(&world, || {
+                    for &task in Split::managed().over(&tasks) {
+                        burn_cpu(task);
+                    }
+                }),
+            );
+        }
+        (size, rows)
+    });
+    if !dlp::is_main() {
+        return;
+    }
+    let (size, rows) = rows;
+    let ideal = skew::skew_tasks().iter().sum::<Duration>() / size as u32;
+    println!(
+        "dlp against hand-written rsmpi, mpiexec -n {size}, medians of {reps} runs ({skew_reps} for skew)"
+    );
+    for (name, samples) in rows {
+        let time = median(samples);
+        if name.ends_with("skew") {
+            println!(
+                "  {name:<48} {:>9.2} ms  {:.3} x ideal ({:.1} ms)",
+                time.as_secs_f64() * 1e3,
+                time.as_secs_f64() / ideal.as_secs_f64(),
+                ideal.as_secs_f64() * 1e3
+            );
+        } else {
+            println!(
+                "  {name:<48} {:>9.3} ms  {:>7.3} us/item",
+                time.as_secs_f64() * 1e3,
+                time.as_secs_f64() * 1e6 / ITEMS as f64
+            );
+        }
+    }
+}
