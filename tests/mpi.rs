@@ -75,7 +75,13 @@ mod on_mpi {
                             squares == (0..100).map(|x| x * x).collect::<Vec<_>>()
                         ));
                     }
-                    squares = dlp::map_unordered(|x: u64| x * x, 0..100).collect();
+                    // Slow items, so that workers finish at different times and some last
+                    // messages carry no result.
+                    let slow_square = |x: u64| {
+                        std::thread::sleep(Duration::from_micros(300 * (x % 3)));
+                        x * x
+                    };
+                    squares = dlp::map_unordered(slow_square, 0..100).collect();
                     squares.sort();
                     if dlp::is_main() {
                         lines.push(format!(

@@ -187,7 +187,9 @@ where
                     // Nothing left to compute here: wait for the workers' next message.
                     let wait = self.own_share_done && results.workers_busy();
                     results.receive(&mut self.received, wait);
-                    if !self.received.is_empty() {
+                    // A worker's last message may carry no result: then wait for the next.
+                    if !self.received.is_empty() || (self.own_share_done && results.workers_busy())
+                    {
                         continue;
                     }
                 }
