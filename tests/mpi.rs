@@ -165,6 +165,11 @@ mod on_mpi {
                 }
                 dlp::barrier();
             }),
+            "watched" => dlp::run(|| {
+                let first = dlp::split_round_robin(0..1000u32).count();
+                let second = dlp::Split::managed().chunk(7).over(0..1000u32).count();
+                dlp::all_reduce((first, second), |a, b| (a.0 + b.0, a.1 + b.1));
+            }),
             "mismatch" => dlp::run(|| {
                 let count = if dlp::rank() == 1 { 11 } else { 10 };
                 dlp::split_managed(0..count).for_each(drop);
@@ -340,6 +345,53 @@ fn main() {
     check(
         "a rank killed with SIGKILL ends the job".into(),
         outcome.code != Some(0),
+        &outcome,
+    );
+    let trace = std::env::temp_dir().join(format!("dlp-mpi-trace-{}.json", std::process::id()));
+    let outcome = mpiexec(
+        3,
+        &me,
+        &[
+            ("DLP_TEST_CHILD", "watched"),
+            ("DLP_REPORT", "1"),
+            ("DLP_TRACE", trace.to_str().expect("a UTF-8 temporary path")),
+        ],
+    );
+    let reports: Vec<&str> = outcome
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("dlp report: "))
+        .collect();
+    let text = std::fs::read_to_string(&trace).unwrap_or_default();
+    let _ = std::fs::remove_file(&trace);
+    let events: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|trace| trace["traceEvents"].as_array().cloned())
+        .unwrap_or_default();
+    let items_of = |split: &str| -> u64 {
+        events
+            .iter()
+            .filter(|event| {
+                event["ph"] == "X" && event["cat"].as_str().is_some_and(|c| c.starts_with(split))
+            })
+            .map(|event| event["args"]["items"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let rows: Vec<u64> = events
+        .iter()
+        .filter(|event| event["ph"] == "X")
+        .filter_map(|event| event["tid"].as_u64())
+        .collect();
+    check(
+        "DLP_REPORT and DLP_TRACE over MPI: the main rank reports every rank's items".into(),
+        outcome.code == Some(0)
+            && reports.len() == 2
+            && reports
+                .iter()
+                .all(|line| line.ends_with(", 1000 items on 3 ranks"))
+            && items_of("split_round_robin") == 1000
+            && items_of("split_managed") == 1000
+            && (0..3).all(|rank| rows.contains(&rank)),
         &outcome,
     );
     let outcome = mpiexec(3, &me, &scenario("mismatch"));

@@ -40,15 +40,24 @@ impl Settings {
     }
 }
 
-/// One item run of one rank, for the timeline.
+/// One item run of one rank, for the timeline; times since the world's epoch.
 struct Event {
     label: Arc<str>,
     rank: usize,
-    start: Instant,
-    end: Instant,
+    start: Duration,
+    end: Duration,
     first: usize,
     items: usize,
 }
+
+/// An [`Event`] as it travels to the main rank: label, rank, start and end (µs), first index,
+/// items.
+#[cfg(feature = "mpi")]
+pub(crate) type EventOnWire = (String, usize, f64, f64, usize, usize);
+
+/// A rank's [`RankStats`] in one split as it travels to the main rank: label, rank, items, busy
+/// and done (µs since the epoch).
+pub(crate) type StatsOnWire = (String, usize, usize, f64, f64);
 
 /// What a world watches, shared by its ranks.
 pub(crate) struct Observer {
@@ -56,19 +65,117 @@ pub(crate) struct Observer {
     epoch: Instant,
     size: usize,
     events: Mutex<Vec<Event>>,
+    /// Over MPI, each process keeps its ranks' split statistics until the world ends.
+    deferred_stats: Mutex<Vec<StatsOnWire>>,
+    /// Whether the statistics wait for the end of the world (MPI) instead of being printed when
+    /// the last rank leaves a split (threads).
+    deferred: bool,
 }
 
 impl Observer {
     /// The observer of a world of `size` ranks, if the environment asks for one.
     pub(crate) fn for_world(settings: Settings, size: usize) -> Option<Arc<Observer>> {
+        Observer::new(settings, size, false)
+    }
+
+    /// The observer of one process of an MPI world: it sends what it saw to the main rank when
+    /// the world ends ([`Observer::export`], [`Observer::finish_job`]).
+    #[cfg(feature = "mpi")]
+    pub(crate) fn for_process(settings: Settings, size: usize) -> Option<Arc<Observer>> {
+        Observer::new(settings, size, true)
+    }
+
+    fn new(settings: Settings, size: usize, deferred: bool) -> Option<Arc<Observer>> {
         settings.any().then(|| {
             Arc::new(Observer {
                 settings,
                 epoch: Instant::now(),
                 size,
                 events: Mutex::new(Vec::new()),
+                deferred_stats: Mutex::new(Vec::new()),
+                deferred,
             })
         })
+    }
+
+    /// What this process saw, to send to the main rank.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn export(&self) -> (Vec<EventOnWire>, Vec<StatsOnWire>) {
+        let micros = |at: Duration| at.as_secs_f64() * 1e6;
+        let events = self
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .map(|event| {
+                (
+                    event.label.to_string(),
+                    event.rank,
+                    micros(event.start),
+                    micros(event.end),
+                    event.first,
+                    event.items,
+                )
+            })
+            .collect();
+        let stats = std::mem::take(
+            &mut *self
+                .deferred_stats
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        (events, stats)
+    }
+
+    /// On the main rank of an MPI world: prints the reports and writes the timeline of what
+    /// every process saw.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn finish_job(&self, all: Vec<(Vec<EventOnWire>, Vec<StatsOnWire>)>) {
+        let from_micros = |micros: f64| Duration::from_secs_f64(micros.max(0.0) / 1e6);
+        let mut labels: Vec<String> = Vec::new();
+        let mut stats: Vec<(String, RankStats)> = Vec::new();
+        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        for (process_events, process_stats) in all {
+            for (label, rank, start, end, first, items) in process_events {
+                events.push(Event {
+                    label: label.into(),
+                    rank,
+                    start: from_micros(start),
+                    end: from_micros(end),
+                    first,
+                    items,
+                });
+            }
+            for (label, rank, items, busy, done) in process_stats {
+                if !labels.contains(&label) {
+                    labels.push(label.clone());
+                }
+                let busy = from_micros(busy);
+                let done = from_micros(done);
+                stats.push((
+                    label,
+                    RankStats {
+                        rank,
+                        items,
+                        busy,
+                        done,
+                    },
+                ));
+            }
+        }
+        drop(events);
+        if self.settings.report {
+            for label in &labels {
+                let mut split: Vec<RankStats> = stats
+                    .iter()
+                    .filter(|(of, _)| of == label)
+                    .map(|(_, stat)| stat.clone())
+                    .collect();
+                split.sort_by_key(|stat| stat.rank);
+                eprint!("{}", load_report(label, &split));
+            }
+        }
+        self.finish_world();
     }
 
     /// Writes the timeline, if one was asked for; called once the world has ended.
@@ -78,7 +185,7 @@ impl Observer {
         };
         let events =
             std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner));
-        let json = chrome_trace(&events, self.epoch, self.size);
+        let json = chrome_trace(&events, self.size);
         match std::fs::write(path, json) {
             Ok(()) => log::info!(
                 "dlp: wrote {} trace events to {}",
@@ -95,8 +202,8 @@ impl Observer {
 
 /// The trace-event format of Chrome's tracing and of Perfetto: a complete event ("X") per run
 /// of items, one row (thread) per rank.
-fn chrome_trace(events: &[Event], epoch: Instant, size: usize) -> String {
-    let micros = |at: Instant| at.saturating_duration_since(epoch).as_secs_f64() * 1e6;
+fn chrome_trace(events: &[Event], size: usize) -> String {
+    let micros = |at: Duration| at.as_secs_f64() * 1e6;
     let mut trace_events: Vec<serde_json::Value> = (0..size)
         .map(|rank| {
             serde_json::json!({
@@ -121,12 +228,13 @@ fn chrome_trace(events: &[Event], epoch: Instant, size: usize) -> String {
     serde_json::json!({ "traceEvents": trace_events, "displayTimeUnit": "ms" }).to_string()
 }
 
-/// How one rank did in one split.
+/// How one rank did in one split: `done` is when it left, since a moment common to the ranks.
+#[derive(Clone)]
 struct RankStats {
     rank: usize,
     items: usize,
     busy: Duration,
-    done_at: Instant,
+    done: Duration,
 }
 
 /// What the ranks of one split share to show its progress and report its load.
@@ -263,11 +371,12 @@ impl RankWatch {
         if let Some(observer) = &self.shared.observer
             && observer.settings.trace.is_some()
         {
+            let since = |at: Instant| at.saturating_duration_since(observer.epoch);
             let event = Event {
                 label: Arc::clone(&self.shared.label),
                 rank: self.rank,
-                start: self.run_started,
-                end: Instant::now(),
+                start: since(self.run_started),
+                end: since(Instant::now()),
                 first,
                 items,
             };
@@ -286,6 +395,25 @@ impl RankWatch {
         }
         let now = Instant::now();
         let busy = self.started.map_or(Duration::ZERO, |started| now - started);
+        if let Some(observer) = &self.shared.observer
+            && observer.deferred
+        {
+            if observer.settings.report {
+                let micros = |at: Duration| at.as_secs_f64() * 1e6;
+                observer
+                    .deferred_stats
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((
+                        self.shared.label.to_string(),
+                        self.rank,
+                        self.items,
+                        micros(busy),
+                        micros(now.saturating_duration_since(observer.epoch)),
+                    ));
+            }
+            return;
+        }
         let mut stats = self
             .shared
             .stats
@@ -295,7 +423,7 @@ impl RankWatch {
             rank: self.rank,
             items: self.items,
             busy,
-            done_at: now,
+            done: now.saturating_duration_since(self.shared.started),
         });
         log::trace!(
             "dlp: rank {} is done with {}: {} items",
@@ -330,7 +458,7 @@ impl RankWatch {
 /// long it then waited for the last rank to finish.
 fn load_report(label: &str, stats: &[RankStats]) -> String {
     let total: usize = stats.iter().map(|stat| stat.items).sum();
-    let last = stats.iter().map(|stat| stat.done_at).max();
+    let last = stats.iter().map(|stat| stat.done).max();
     let mut table = format!(
         "dlp report: {label}, {total} items on {} ranks\n",
         stats.len()
@@ -341,7 +469,7 @@ fn load_report(label: &str, stats: &[RankStats]) -> String {
         "rank", "items", "busy ms", "waiting ms", "share"
     );
     for stat in stats {
-        let waiting = last.map_or(Duration::ZERO, |last| last - stat.done_at);
+        let waiting = last.map_or(Duration::ZERO, |last| last - stat.done);
         let share = if total == 0 {
             0.0
         } else {

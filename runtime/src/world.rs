@@ -26,6 +26,11 @@ pub struct World {
 }
 
 impl World {
+    #[cfg(feature = "mpi")]
+    fn over_mpi(&self) -> bool {
+        self.config.backend == Backend::Mpi
+    }
+
     /// The world the environment asks for: `DLP_BACKEND` (`serial`, `threads`; default
     /// `threads`) and `DLP_THREADS` (the number of rank-threads; default one per core).
     ///
@@ -90,17 +95,6 @@ impl World {
         }
     }
 
-    fn over_mpi(&self) -> bool {
-        #[cfg(feature = "mpi")]
-        {
-            self.config.backend == Backend::Mpi
-        }
-        #[cfg(not(feature = "mpi"))]
-        {
-            false
-        }
-    }
-
     /// The backend the world runs on.
     ///
     /// ```
@@ -148,17 +142,12 @@ impl World {
             Backend::Serial => 1,
             _ => self.config.size,
         };
-        let observer = if self.over_mpi() && size > 1 {
-            if settings != Settings::default() && context::rank_in_job() == 0 {
-                eprintln!(
-                    "dlp: DLP_REPORT and DLP_TRACE are not supported on the MPI backend yet; \
-                     running without them"
-                );
-            }
-            None
-        } else {
-            Observer::for_world(settings, size)
-        };
+        #[cfg(feature = "mpi")]
+        if self.over_mpi() && size > 1 {
+            // Each process watches its own rank; the main rank reports when the world ends.
+            return crate::message_passing::launch(settings, &body);
+        }
+        let observer = Observer::for_world(settings, size);
         log::debug!(
             "dlp: starting a world of {size} ranks on {:?}",
             self.config.backend
@@ -167,13 +156,6 @@ impl World {
             let _rank = context::enter(RankContext::new(0, 1, Link::Solo, observer.clone()));
             run_guarded(0, 1, &body)
                 .map_err(|failure| failure.expect("a lone rank is never stopped by another"))
-        } else if self.over_mpi() {
-            #[cfg(feature = "mpi")]
-            {
-                crate::message_passing::launch(observer.clone(), &body)
-            }
-            #[cfg(not(feature = "mpi"))]
-            unreachable!("no MPI backend in this build")
         } else {
             threads::launch(size, observer.clone(), &body)
         };

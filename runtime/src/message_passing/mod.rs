@@ -13,6 +13,7 @@ mod wire;
 use std::rc::Rc;
 use std::sync::Once;
 
+use mpi::collective::CommunicatorCollectives;
 use mpi::topology::{Color, Communicator, SimpleCommunicator};
 
 pub(crate) use collectives::*;
@@ -21,7 +22,7 @@ pub(crate) use map::MpiResults;
 
 use crate::context::{self, Link, RankContext};
 use crate::failure::{Failure, run_guarded};
-use crate::observe::Observer;
+use crate::observe::{Observer, Settings};
 use crate::threads::Members;
 
 /// This process's rank in the world of MPI processes.
@@ -54,6 +55,16 @@ impl MpiWorld {
 
 static INIT: Once = Once::new();
 
+/// Says, once per job, that progress bars are not drawn on this backend.
+pub(crate) fn say_once_no_progress_bars() {
+    static SAID: Once = Once::new();
+    SAID.call_once(|| {
+        if context::rank() == 0 {
+            eprintln!("dlp: progress bars are not shown on the MPI backend yet");
+        }
+    });
+}
+
 /// Initializes MPI once per process, and finalizes it when the process exits.
 fn initialize() {
     INIT.call_once(|| {
@@ -84,11 +95,9 @@ pub(crate) fn world_size() -> usize {
 }
 
 /// Runs `body` as this process's rank and returns its result; a panic is reported with its
-/// rank and item and ends the whole job (`MPI_Abort`), so that no rank is left waiting.
-pub(crate) fn launch<R>(
-    observer: Option<std::sync::Arc<Observer>>,
-    body: &impl Fn() -> R,
-) -> Result<R, Failure> {
+/// rank and item and ends the whole job (`MPI_Abort`), so that no rank is left waiting. What
+/// `settings` asks to watch is sent to the main rank when the world ends.
+pub(crate) fn launch<R>(settings: Settings, body: &impl Fn() -> R) -> Result<R, Failure> {
     initialize();
     let comm = SimpleCommunicator::world().duplicate();
     let rank = comm.rank();
@@ -97,21 +106,32 @@ pub(crate) fn launch<R>(
     } else {
         Color::with_value(1)
     });
+    // Every process starts its clock here, after the others arrived, so that the timelines of
+    // all ranks share one origin.
+    comm.barrier();
     let world = Rc::new(MpiWorld {
         rank: rank as usize,
         size: comm.size() as usize,
         comm,
         workers,
     });
+    let observer = Observer::for_process(settings, world.size);
     let _rank = context::enter(RankContext::new(
         world.rank,
         world.size,
         Link::Mpi(Rc::clone(&world)),
-        observer,
+        observer.clone(),
     ));
-    match run_guarded(world.rank, world.size, body) {
-        Ok(result) => Ok(result),
+    let result = match run_guarded(world.rank, world.size, body) {
+        Ok(result) => result,
         Err(Some(_reported)) => world.abort(),
         Err(None) => unreachable!("an MPI rank is stopped by MPI_Abort, never by unwinding"),
+    };
+    if let Some(observer) = observer {
+        let seen = gather(&world.comm, observer.export(), "the end of the world");
+        if let Some(all) = seen {
+            observer.finish_job(all);
+        }
     }
+    Ok(result)
 }

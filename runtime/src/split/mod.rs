@@ -342,7 +342,9 @@ impl Split {
             #[cfg(feature = "mpi")]
             Link::Mpi(world) => {
                 use crate::message_passing::{RemoteCounter, check_lengths};
-                let _ = label;
+                if self.progress {
+                    crate::message_passing::say_once_no_progress_bars();
+                }
                 let group = world.group(members);
                 check_lengths(group, length, operation, call);
                 let claims = if dynamic {
@@ -352,7 +354,8 @@ impl Split {
                 };
                 let shared = SplitShared {
                     claims,
-                    watch: None,
+                    watch: SplitWatch::new(label, length, size, false, rank.observer.clone())
+                        .map(Arc::new),
                 };
                 (None, Arc::new(shared))
             }
