@@ -27,24 +27,6 @@ const REQUEST: i32 = 1;
 const REPLY: i32 = 2;
 const NO_MORE: u64 = u64::MAX;
 
-/// Busy-waits for `duration` of this thread's CPU time.
-fn burn_cpu(duration: Duration) {
-    fn thread_cpu_time() -> Duration {
-        let mut now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `now` is a valid timespec for clock_gettime to write.
-        let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-        assert_eq!(status, 0, "the thread CPU clock is readable");
-        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-    }
-    let end = thread_cpu_time() + duration;
-    while thread_cpu_time() < end {
-        std::hint::spin_loop();
-    }
-}
-
 /// The hand-written manager/worker: rank 0 answers each request with the next index; the
 /// workers process what they are given. Returns how many items this rank processed.
 fn manager_worker(world: &SimpleCommunicator, items: u64, work: impl Fn(u64)) -> u64 {
@@ -193,14 +175,16 @@ fn main() {
             push(
                 "hand-written request/reply, skew",
                 timed(&world, || {
-                    manager_worker(&world, tasks.len() as u64, |i| burn_cpu(tasks[i as usize]));
+                    manager_worker(&world, tasks.len() as u64, |i| {
+                        skew::burn_cpu(tasks[i as usize])
+                    });
                 }),
             );
             push(
                 "dlp managed (adaptive), skew",
                 timed(&world, || {
                     for &task in Split::managed().over(&tasks) {
-                        burn_cpu(task);
+                        skew::burn_cpu(task);
                     }
                 }),
             );

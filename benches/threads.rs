@@ -184,25 +184,6 @@ fn kernel_rows(
     (samples[rayon_slot].clone(), rows)
 }
 
-/// Busy-waits for `duration` of this thread's CPU time, so that the work is the same whatever
-/// else the machine runs.
-fn burn_cpu(duration: Duration) {
-    fn thread_cpu_time() -> Duration {
-        let mut now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `now` is a valid timespec for clock_gettime to write.
-        let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-        assert_eq!(status, 0, "the thread CPU clock is readable");
-        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-    }
-    let end = thread_cpu_time() + duration;
-    while thread_cpu_time() < end {
-        std::hint::spin_loop();
-    }
-}
-
 fn skew_rows(ranks: usize, pool: &rayon::ThreadPool, reps: usize) -> (Duration, Vec<Row>) {
     let tasks = skew::skew_tasks();
     let ideal = tasks.iter().sum::<Duration>() / ranks as u32;
@@ -219,7 +200,7 @@ fn skew_rows(ranks: usize, pool: &rayon::ThreadPool, reps: usize) -> (Duration, 
             for (slot, (_, split)) in variants.iter().enumerate() {
                 samples[slot].push(timed_in_world(|| {
                     for &task in split.over(&tasks) {
-                        burn_cpu(task);
+                        skew::burn_cpu(task);
                     }
                     dlp::barrier();
                 }));
@@ -227,7 +208,7 @@ fn skew_rows(ranks: usize, pool: &rayon::ThreadPool, reps: usize) -> (Duration, 
             dlp::barrier();
             if dlp::is_main() {
                 let started = Instant::now();
-                pool.install(|| tasks.par_iter().for_each(|&task| burn_cpu(task)));
+                pool.install(|| tasks.par_iter().for_each(|&task| skew::burn_cpu(task)));
                 samples[variants.len()].push(started.elapsed());
             }
         }
@@ -269,7 +250,7 @@ fn progress_rows(ranks: usize, reps: usize) -> Vec<(String, Vec<Duration>, Vec<D
                 if rep < reps.div_ceil(4) {
                     samples[2 + slot].push(timed_in_world(|| {
                         for &task in split.over(&tasks) {
-                            burn_cpu(task);
+                            skew::burn_cpu(task);
                         }
                         dlp::barrier();
                     }));

@@ -14,14 +14,6 @@ mod skew;
 
 use std::time::{Duration, Instant};
 
-/// Busy-waits for about `duration`: CPU-bound work of a known cost.
-fn work_for(duration: Duration) {
-    let end = Instant::now() + duration;
-    while Instant::now() < end {
-        std::hint::spin_loop();
-    }
-}
-
 #[dlp::main]
 fn main() {
     let tasks = skew::skew_tasks();
@@ -31,7 +23,7 @@ fn main() {
     let started = Instant::now();
     #[par_for(split = "round_robin")]
     for task in &tasks {
-        work_for(*task);
+        skew::burn_cpu(*task);
     }
     dlp::barrier();
     let round_robin = started.elapsed();
@@ -39,7 +31,7 @@ fn main() {
     let started = Instant::now();
     #[par_for(split = "managed", progress)]
     for task in &tasks {
-        work_for(*task);
+        skew::burn_cpu(*task);
     }
     dlp::barrier();
     let managed = started.elapsed();

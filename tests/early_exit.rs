@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{no_hang, sorted};
+use common::{every_split, no_hang, sorted};
 use dlp::{Split, World};
 
 const ITEMS: u64 = 200;
@@ -11,18 +11,6 @@ const ITEMS: u64 = 200;
 /// Work long enough that every rank of a dynamic split gets items, whichever thread starts first.
 fn work_on(_item: u64) {
     std::thread::sleep(std::time::Duration::from_micros(200));
-}
-
-fn every_split() -> Vec<(&'static str, Split)> {
-    vec![
-        ("round_robin", Split::round_robin()),
-        ("round_robin chunk 3", Split::round_robin().chunk(3)),
-        ("block", Split::block()),
-        ("managed", Split::managed()),
-        ("managed chunk 1", Split::managed().chunk(1)),
-        ("managed chunk 5", Split::managed().chunk(5)),
-        ("guided", Split::guided()),
-    ]
 }
 
 /// Rank 1 breaks out of the loop on the fourth item it is given; returns per rank the items

@@ -7,7 +7,11 @@
 //! mpi --test mpi` (what `.ci/run` does). Without the feature this test is empty.
 
 #[cfg(feature = "mpi")]
+mod common;
+
+#[cfg(feature = "mpi")]
 mod on_mpi {
+    use crate::common::every_split;
     use std::path::PathBuf;
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
@@ -15,18 +19,6 @@ mod on_mpi {
     use dlp::Split;
 
     const HANG_LIMIT: Duration = Duration::from_secs(60);
-
-    fn every_split() -> Vec<(&'static str, Split)> {
-        vec![
-            ("round_robin", Split::round_robin()),
-            ("round_robin chunk 3", Split::round_robin().chunk(3)),
-            ("block", Split::block()),
-            ("managed", Split::managed()),
-            ("managed chunk 1", Split::managed().chunk(1)),
-            ("managed chunk 7", Split::managed().chunk(7)),
-            ("guided", Split::guided()),
-        ]
-    }
 
     /// What a scenario prints; run by every rank of an MPI job.
     pub fn child(scenario: &str) {

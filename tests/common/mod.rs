@@ -32,3 +32,17 @@ pub fn sorted<T: Ord>(shares: Vec<Vec<T>>) -> Vec<T> {
     all.sort();
     all
 }
+
+/// Every split, with and without chunks: what the early-exit tests run on each backend.
+pub fn every_split() -> Vec<(&'static str, dlp::Split)> {
+    use dlp::Split;
+    vec![
+        ("round_robin", Split::round_robin()),
+        ("round_robin chunk 3", Split::round_robin().chunk(3)),
+        ("block", Split::block()),
+        ("managed", Split::managed()),
+        ("managed chunk 1", Split::managed().chunk(1)),
+        ("managed chunk 5", Split::managed().chunk(5)),
+        ("guided", Split::guided()),
+    ]
+}
