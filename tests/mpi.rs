@@ -92,7 +92,11 @@ mod on_mpi {
             "break" => {
                 let lines = dlp::run(|| {
                     let mut lines = Vec::new();
-                    for (name, split) in every_split() {
+                    // Each split with and without a progress bar, whose ranks meet at its end.
+                    let splits = every_split()
+                        .into_iter()
+                        .flat_map(|(name, split)| [(name, split), (name, split.progress())]);
+                    for (name, split) in splits {
                         let mut processed = Vec::new();
                         for item in split.over(0..200u64) {
                             std::thread::sleep(Duration::from_micros(100));
@@ -159,7 +163,11 @@ mod on_mpi {
             }),
             "watched" => dlp::run(|| {
                 let first = dlp::split_round_robin(0..1000u32).count();
-                let second = dlp::Split::managed().chunk(7).over(0..1000u32).count();
+                let second = dlp::Split::managed()
+                    .chunk(7)
+                    .progress()
+                    .over(0..1000u32)
+                    .count();
                 dlp::all_reduce((first, second), |a, b| (a.0 + b.0, a.1 + b.1));
             }),
             "mismatch" => dlp::run(|| {
@@ -310,7 +318,7 @@ fn main() {
     check(
         "a break on one rank hangs no split, and no item is processed twice".into(),
         outcome.code == Some(0)
-            && outcome.stdout.lines().count() == 7
+            && outcome.stdout.lines().count() == 14
             && outcome
                 .stdout
                 .lines()

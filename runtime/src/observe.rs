@@ -249,9 +249,28 @@ pub(crate) struct SplitWatch {
     observer: Option<Arc<Observer>>,
     ranks_iterating: AtomicUsize,
     stats: Mutex<Vec<RankStats>>,
+    /// Over MPI: the count of items finished on all ranks, in an MPI window, which the ranks
+    /// add to and the drawing rank reads.
+    #[cfg(feature = "mpi")]
+    finished_on_all: Option<crate::message_passing::RemoteCounter>,
 }
 
 impl SplitWatch {
+    /// Over MPI, where each process has its own watch: counts into `finished_on_all`, and
+    /// draws the bar only where `draws` (the first rank of the split's group).
+    #[cfg(feature = "mpi")]
+    pub(crate) fn counting_into(
+        mut self,
+        finished_on_all: crate::message_passing::RemoteCounter,
+        draws: bool,
+    ) -> Self {
+        if !draws {
+            self.bar = None;
+        }
+        self.finished_on_all = Some(finished_on_all);
+        self
+    }
+
     /// The watch of split `label` over `length` items among `members` ranks; `None` when
     /// nothing is to be watched.
     pub(crate) fn new(
@@ -284,6 +303,8 @@ impl SplitWatch {
             observer,
             ranks_iterating: AtomicUsize::new(members),
             stats: Mutex::new(Vec::with_capacity(members)),
+            #[cfg(feature = "mpi")]
+            finished_on_all: None,
         })
     }
 }
@@ -329,6 +350,28 @@ fn progress_bar(label: &str, length: Option<usize>) -> ProgressBar {
     bar
 }
 
+#[cfg(feature = "mpi")]
+impl Drop for SplitWatch {
+    /// Over MPI, the bar ends once every rank has left the split: the ranks meet here (every rank
+    /// drops its watch when it leaves the loop), and the drawing rank shows the final count.
+    fn drop(&mut self) {
+        let Some(finished) = &self.finished_on_all else {
+            return;
+        };
+        if std::thread::panicking() {
+            return; // the job is about to end; do not wait for the others
+        }
+        finished.barrier();
+        if let Some(bar) = &self.bar {
+            bar.set_position(finished.fetch_add(0) as u64);
+            bar.finish();
+            if !bar.is_hidden() {
+                eprintln!();
+            }
+        }
+    }
+}
+
 /// One rank's part in watching a split.
 pub(crate) struct RankWatch {
     shared: Arc<SplitWatch>,
@@ -364,7 +407,21 @@ impl RankWatch {
             return;
         }
         self.items += items;
-        if let Some(bar) = &self.shared.bar {
+        #[cfg(feature = "mpi")]
+        if let Some(finished) = &self.shared.finished_on_all {
+            let before = finished.fetch_add(items);
+            if let Some(bar) = &self.shared.bar {
+                bar.set_position((before + items) as u64);
+                self.shared.show_bar_when_due(bar);
+            }
+        }
+        #[cfg(feature = "mpi")]
+        let counted_locally = self.shared.finished_on_all.is_none();
+        #[cfg(not(feature = "mpi"))]
+        let counted_locally = true;
+        if let Some(bar) = &self.shared.bar
+            && counted_locally
+        {
             bar.inc(items as u64);
             self.shared.show_bar_when_due(bar);
         }

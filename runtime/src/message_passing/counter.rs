@@ -27,6 +27,8 @@ const HOLDER: i32 = 0;
 
 pub(crate) struct RemoteCounter {
     window: ffi::MPI_Win,
+    /// The communicator of the ranks that share the counter, which outlives it.
+    comm: ffi::MPI_Comm,
     /// The counter itself, when it lies in memory this process shares with the holder.
     shared: Option<*const AtomicU64>,
 }
@@ -87,7 +89,20 @@ impl RemoteCounter {
             (window, shared)
         };
         comm.barrier();
-        RemoteCounter { window, shared }
+        RemoteCounter {
+            window,
+            comm: comm.as_raw(),
+            shared,
+        }
+    }
+
+    /// Waits until every rank that shares the counter has come here: their additions are then
+    /// all done.
+    pub(crate) fn barrier(&self) {
+        // SAFETY: the communicator outlives the counter; every rank that shares it calls this.
+        unsafe {
+            ffi::MPI_Barrier(self.comm);
+        }
     }
 
     /// Adds `count` and returns the value before.

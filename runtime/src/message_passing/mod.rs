@@ -55,16 +55,6 @@ impl MpiWorld {
 
 static INIT: Once = Once::new();
 
-/// Says, once per job, that progress bars are not drawn on this backend.
-pub(crate) fn say_once_no_progress_bars() {
-    static SAID: Once = Once::new();
-    SAID.call_once(|| {
-        if context::rank() == 0 {
-            eprintln!("dlp: progress bars are not shown on the MPI backend yet");
-        }
-    });
-}
-
 /// Initializes MPI once per process, and finalizes it when the process exits.
 fn initialize() {
     INIT.call_once(|| {

@@ -342,9 +342,6 @@ impl Split {
             #[cfg(feature = "mpi")]
             Link::Mpi(world) => {
                 use crate::message_passing::{RemoteCounter, check_lengths};
-                if self.progress {
-                    crate::message_passing::say_once_no_progress_bars();
-                }
                 let group = world.group(members);
                 check_lengths(group, length, operation, call);
                 let claims = if dynamic {
@@ -352,10 +349,16 @@ impl Split {
                 } else {
                     Claims::new(length)
                 };
+                let mut watch =
+                    SplitWatch::new(label, length, size, self.progress, rank.observer.clone());
+                if self.progress {
+                    // Every rank adds its finished items to one count; the first rank draws.
+                    let finished_on_all = RemoteCounter::new(group);
+                    watch = watch.map(|watch| watch.counting_into(finished_on_all, me == 0));
+                }
                 let shared = SplitShared {
                     claims,
-                    watch: SplitWatch::new(label, length, size, false, rank.observer.clone())
-                        .map(Arc::new),
+                    watch: watch.map(Arc::new),
                 };
                 (None, Arc::new(shared))
             }
