@@ -31,8 +31,9 @@ impl World {
         self.config.backend == Backend::Mpi
     }
 
-    /// The world the environment asks for: `DLP_BACKEND` (`serial`, `threads`; default
-    /// `threads`) and `DLP_THREADS` (the number of rank-threads; default one per core).
+    /// The world the environment asks for: `DLP_BACKEND` (`serial`, `threads`, `mpi`; default
+    /// `threads`, or `mpi` in a process that `mpiexec` or `srun` started, with the cargo feature
+    /// `mpi`) and `DLP_THREADS` (the number of rank-threads; default one per core).
     ///
     /// `DLP_THREADS` is checked even when `DLP_BACKEND=serial`, so that a typo never goes
     /// unseen; the error names the variable, the value and what it accepts.

@@ -1,9 +1,10 @@
 //! The MPI backend: every rank is an MPI process, as started by `mpiexec` or `srun`.
 //!
 //! The world is a duplicate of `MPI_COMM_WORLD`, so that dlp's messages never meet the
-//! program's own. Collectives map onto MPI's (bcast, gatherv, allgatherv, scatterv); values are
-//! encoded with postcard. The dynamic splits claim chunks from a counter in an MPI window on the
-//! main rank with one-sided atomics, so that every rank works and none waits on a manager.
+//! program's own. Collectives map onto MPI's (bcast, gatherv, allgatherv, scatterv); numbers
+//! travel as their bytes and other values through postcard (`wire`). The dynamic splits claim
+//! chunks from a counter in an MPI window on the main rank (`counter`), so that every rank works
+//! and none waits on a manager. Maps send their results to the main rank (`map`).
 
 mod collectives;
 mod counter;
