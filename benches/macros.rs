@@ -5,18 +5,17 @@
 //! time of each ("first" is the `#[par_for]` loop, or the copy in the A/A control) and the
 //! median of the per-run ratios; 1.00 is parity.
 
+#[path = "../examples/workloads/kernel.rs"]
+mod kernel;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use dlp::{Split, World};
+use kernel::kernel;
 
 const ITEMS: u64 = 1 << 20; // 4^10
 const RUNS: usize = 41;
-
-fn kernel(n: u64) -> f64 {
-    let x = (n + 1) as f64;
-    x.ln() / x.sqrt()
-}
 
 /// The kernel 16 times over: about 0.2 µs an item, so that the loop's own instructions and their
 /// placement in memory weigh less than with the bare kernel.

@@ -17,19 +17,18 @@
 #[path = "../examples/workloads/skew.rs"]
 mod skew;
 
+#[path = "../examples/workloads/kernel.rs"]
+mod kernel;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use dlp::{Split, World};
+use kernel::kernel;
 use rayon::prelude::*;
 
 const ITEMS: u64 = 1 << 20; // 4^10
 const HEAVY_REPEATS: u32 = 200;
-
-fn kernel(n: u64) -> f64 {
-    let x = (n + 1) as f64;
-    x.ln() / x.sqrt()
-}
 
 fn heavy_kernel(n: u64) -> f64 {
     (0..HEAVY_REPEATS).map(|_| kernel(black_box(n))).sum()

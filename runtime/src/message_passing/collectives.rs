@@ -33,16 +33,35 @@ fn displacements(counts: &[Count]) -> Vec<Count> {
         .collect()
 }
 
-/// Cuts `bytes` into the pieces of `counts` and decodes each.
-fn decode_parts<T: Message>(bytes: &[u8], counts: &[Count], operation: &str) -> Vec<T> {
+/// A receive buffer for the pieces of `counts`, with where each piece starts.
+fn receive_buffer(counts: &[Count]) -> (Vec<u8>, Vec<Count>) {
+    let total: usize = counts.iter().map(|&count| count as usize).sum();
+    (vec![0u8; total], displacements(counts))
+}
+
+/// Cuts `bytes` into the pieces of `counts` and decodes each, but for piece `own`: that is the
+/// calling rank's `value`, moved in rather than decoded again.
+fn assemble<T: Message>(
+    bytes: &[u8],
+    counts: &[Count],
+    own: usize,
+    value: T,
+    operation: &str,
+) -> Vec<T> {
+    let mut value = Some(value);
     let mut start = 0;
     counts
         .iter()
-        .map(|&count| {
+        .enumerate()
+        .map(|(rank, &count)| {
             let end = start + count as usize;
-            let value = wire::decode(&bytes[start..end], operation);
+            let piece = &bytes[start..end];
             start = end;
-            value
+            if rank == own {
+                value.take().expect("one piece is this rank's")
+            } else {
+                wire::decode(piece, operation)
+            }
         })
         .collect()
 }
@@ -67,7 +86,7 @@ pub(crate) fn broadcast<T: Message>(
     value: Option<T>,
     operation: &str,
 ) -> T {
-    if (comm.rank() as usize) == ROOT as usize {
+    if comm.rank() == ROOT {
         let value = value.expect("checked by the caller");
         broadcast_bytes(
             comm,
@@ -88,32 +107,19 @@ pub(crate) fn gather<T: Message>(
     let bytes = wire::encode(&value, operation);
     let root = comm.process_at_rank(ROOT);
     let mine = count(bytes.len(), operation);
-    if (comm.rank() as usize) != ROOT as usize {
+    if comm.rank() != ROOT {
         root.gather_into(&mine);
         root.gather_varcount_into(&bytes[..]);
         return None;
     }
     let mut counts = vec![0 as Count; comm.size() as usize];
     root.gather_into_root(&mine, &mut counts[..]);
-    let displs = displacements(&counts);
-    let total: usize = counts.iter().map(|&count| count as usize).sum();
-    let mut all = vec![0u8; total];
+    let (mut all, displs) = receive_buffer(&counts);
     {
         let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
         root.gather_varcount_into_root(&bytes[..], &mut partition);
     }
-    // The main rank's own value is not decoded again: it is moved.
-    let mut values: Vec<Option<T>> = decode_parts::<T>(&all, &counts, operation)
-        .into_iter()
-        .map(Some)
-        .collect();
-    values[0] = Some(value);
-    Some(
-        values
-            .into_iter()
-            .map(|value| value.expect("filled"))
-            .collect(),
-    )
+    Some(assemble(&all, &counts, ROOT as usize, value, operation))
 }
 
 pub(crate) fn all_gather<T: Message>(
@@ -125,16 +131,12 @@ pub(crate) fn all_gather<T: Message>(
     let mine = count(bytes.len(), operation);
     let mut counts = vec![0 as Count; comm.size() as usize];
     comm.all_gather_into(&mine, &mut counts[..]);
-    let displs = displacements(&counts);
-    let total: usize = counts.iter().map(|&count| count as usize).sum();
-    let mut all = vec![0u8; total];
+    let (mut all, displs) = receive_buffer(&counts);
     {
         let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
         comm.all_gather_varcount_into(&bytes[..], &mut partition);
     }
-    let mut values = decode_parts::<T>(&all, &counts, operation);
-    values[comm.rank() as usize] = value;
-    values
+    assemble(&all, &counts, comm.rank() as usize, value, operation)
 }
 
 /// Sends `parts[r]`, given by the main rank, to rank `r`; returns this rank's part.
@@ -145,7 +147,7 @@ pub(crate) fn scatter<T: Message>(
 ) -> Vec<T> {
     let root = comm.process_at_rank(ROOT);
     let mut mine_count: Count = 0;
-    if (comm.rank() as usize) != ROOT as usize {
+    if comm.rank() != ROOT {
         root.scatter_into(&mut mine_count);
         let mut bytes = vec![0u8; mine_count as usize];
         root.scatter_varcount_into(&mut bytes[..]);
@@ -201,7 +203,7 @@ pub(crate) fn check_lengths(
         "the iterables of {operation} #{call} differ between ranks: rank {} has {}, rank {other} \
          has {}. Every rank must build the same iterable (only indices travel); build it from \
          data every rank has, or broadcast it first",
-        (comm.rank() as usize),
+        comm.rank(),
         describe(mine),
         describe(all[other])
     ))

@@ -320,7 +320,6 @@ impl Split {
             }
             (_, None) => (Items::Live(items), None),
         };
-        let dynamic = matches!(self.schedule, Schedule::Managed | Schedule::Guided);
         let (world, shared) = match &rank.link {
             Link::Solo => unreachable!("handled above"),
             Link::Threads(world) => {
@@ -344,7 +343,7 @@ impl Split {
                 use crate::message_passing::{RemoteCounter, check_lengths};
                 let group = world.group(members);
                 check_lengths(group, length, operation, call);
-                let claims = if dynamic {
+                let claims = if matches!(self.schedule, Schedule::Managed | Schedule::Guided) {
                     Claims::on(Counter::Remote(RemoteCounter::new(group)), length)
                 } else {
                     Claims::new(length)
@@ -363,7 +362,6 @@ impl Split {
                 (None, Arc::new(shared))
             }
         };
-        let _ = dynamic;
         let watch = shared
             .watch
             .as_ref()
