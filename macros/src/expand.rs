@@ -9,7 +9,7 @@ use syn::{FnArg, Ident, ItemFn, Meta, Pat, PatIdent, ReturnType, Type};
 
 use crate::errors::Errors;
 use crate::function;
-use crate::par_for::{LoopRewriter, Team};
+use crate::par_for::{LoopRewriter, Ranks};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -30,11 +30,11 @@ impl Role {
     }
 
     /// Which ranks run the loops of the body.
-    fn team(self) -> Team {
+    fn ranks(self) -> Ranks {
         match self {
-            Role::Main | Role::Spmd => Team::World,
-            Role::MainOnly => Team::Main,
-            Role::WorkerOnly => Team::Workers,
+            Role::Main | Role::Spmd => Ranks::All,
+            Role::MainOnly => Ranks::Main,
+            Role::WorkerOnly => Ranks::Workers,
         }
     }
 }
@@ -51,7 +51,7 @@ pub(crate) fn annotated(role: Role, args: TokenStream, item: TokenStream) -> Tok
         }
     };
     function::check(role, broadcast, &function, &mut errors);
-    LoopRewriter::new(role.team(), &mut errors).visit_block_mut(&mut function.block);
+    LoopRewriter::new(role.ranks(), &mut errors).visit_block_mut(&mut function.block);
     let errors = errors.to_compile_errors();
     if !errors.is_empty() {
         // The function as written, minus its markers, so that the rest of the crate still

@@ -24,11 +24,11 @@ const SPLITS: [(&str, &str); 4] = [
 const OPTIONS_HELP: &str = "the options are `split = \"round_robin\" | \"block\" | \"managed\" | \
                             \"guided\"` (default \"managed\"), `chunk = N` and `progress`";
 
-/// Which ranks share the items of the loops of a function.
+/// Which ranks share the items of the loops of a function: the runtime's `Ranks`.
 #[derive(Clone, Copy)]
-pub(crate) enum Team {
+pub(crate) enum Ranks {
     /// Every rank: the function runs on all of them (`#[dlp::main]`, `#[dlp::spmd]`).
-    World,
+    All,
     /// The main rank alone, in a `#[main_only]` function.
     Main,
     /// The ranks other than the main one, in a `#[worker_only]` function.
@@ -189,7 +189,7 @@ fn check_chunk(chunk: &Expr) -> syn::Result<()> {
 }
 
 /// The loop with its iterable handed to the split the options ask for.
-fn rewrite(for_loop: &mut ExprForLoop, options: Options, team: Team, marker_span: Span) {
+fn rewrite(for_loop: &mut ExprForLoop, options: Options, ranks: Ranks, marker_span: Span) {
     let iterable = &for_loop.expr;
     let split = match options.schedule {
         Some((variant, span)) => {
@@ -206,13 +206,13 @@ fn rewrite(for_loop: &mut ExprForLoop, options: Options, team: Team, marker_span
         Some(true) => quote!(#split.progress()),
         _ => split,
     };
-    let expr: TokenStream = match team {
-        Team::World => quote_spanned!(marker_span=> #split.over(#iterable)),
-        Team::Main => quote_spanned!(marker_span=>
-            ::dlp::__private::split_in_team(#split, ::dlp::__private::Team::Main, #iterable)
+    let expr: TokenStream = match ranks {
+        Ranks::All => quote_spanned!(marker_span=> #split.over(#iterable)),
+        Ranks::Main => quote_spanned!(marker_span=>
+            ::dlp::__private::split_among(#split, ::dlp::__private::Ranks::Main, #iterable)
         ),
-        Team::Workers => quote_spanned!(marker_span=>
-            ::dlp::__private::split_in_team(#split, ::dlp::__private::Team::Workers, #iterable)
+        Ranks::Workers => quote_spanned!(marker_span=>
+            ::dlp::__private::split_among(#split, ::dlp::__private::Ranks::Workers, #iterable)
         ),
     };
     *for_loop.expr = syn::parse2(expr).expect("a method call parses as an expression");
@@ -220,13 +220,13 @@ fn rewrite(for_loop: &mut ExprForLoop, options: Options, team: Team, marker_span
 
 /// Rewrites the `#[par_for]` loops of a function body, collecting misuse as errors.
 pub(crate) struct LoopRewriter<'a> {
-    team: Team,
+    ranks: Ranks,
     errors: &'a mut Errors,
 }
 
 impl<'a> LoopRewriter<'a> {
-    pub(crate) fn new(team: Team, errors: &'a mut Errors) -> Self {
-        LoopRewriter { team, errors }
+    pub(crate) fn new(ranks: Ranks, errors: &'a mut Errors) -> Self {
+        LoopRewriter { ranks, errors }
     }
 
     /// Removes the markers from `attrs`, returning the first (a second one is an error).
@@ -256,7 +256,7 @@ impl VisitMut for LoopRewriter<'_> {
             Expr::ForLoop(for_loop) => {
                 if let Some(marker) = self.take_marker(&mut for_loop.attrs) {
                     match parse_options(&marker) {
-                        Ok(options) => rewrite(for_loop, options, self.team, marker.span()),
+                        Ok(options) => rewrite(for_loop, options, self.ranks, marker.span()),
                         Err(error) => self.errors.add(error),
                     }
                 }

@@ -8,8 +8,9 @@ use crate::failure::misuse;
 use crate::message::{self, Message};
 #[cfg(feature = "mpi")]
 use crate::message_passing as mpi;
+use crate::ranks::Ranks;
 use crate::split::block_range;
-use crate::threads::{Members, ThreadWorld};
+use crate::threads::ThreadWorld;
 
 /// The calling rank and its world, when the world has other ranks on threads; `None` when
 /// alone or over MPI.
@@ -48,7 +49,7 @@ fn peers() -> Peers {
         Link::Mpi(world) => {
             // MPI matches collectives by their order itself; the count keeps splits and maps
             // numbered the same on every backend.
-            rank.next_call(Members::All);
+            rank.next_call(Ranks::All);
             Peers::Mpi(Rc::clone(world))
         }
     }
@@ -66,7 +67,7 @@ fn peers() -> Peers {
 pub fn barrier() {
     match peers() {
         Peers::Alone => {}
-        Peers::Threads(rank, world) => world.barrier(rank.rank, rank.next_call(Members::All)),
+        Peers::Threads(rank, world) => world.barrier(rank.rank, rank.next_call(Ranks::All)),
         #[cfg(feature = "mpi")]
         Peers::Mpi(world) => mpi::barrier(&world.comm),
     }
@@ -117,7 +118,7 @@ fn broadcast_in<T: Message>(
     operation: &'static str,
     value: Option<T>,
 ) -> T {
-    let call = rank.next_call(Members::All);
+    let call = rank.next_call(Ranks::All);
     if rank.rank == 0 {
         let value = value.unwrap_or_else(|| root_passed_none(operation));
         let copy = Arc::new(message::encode(&value, operation));
@@ -150,7 +151,7 @@ fn gather_as<T: Message>(operation: &'static str, value: T) -> Option<Vec<T>> {
     match peers() {
         Peers::Alone => Some(vec![value]),
         Peers::Threads(rank, world) => {
-            world.gather(rank.rank, rank.next_call(Members::All), operation, value)
+            world.gather(rank.rank, rank.next_call(Ranks::All), operation, value)
         }
         #[cfg(feature = "mpi")]
         Peers::Mpi(world) => mpi::gather(&world.comm, value, operation),
@@ -167,8 +168,7 @@ pub fn all_gather<T: Message>(value: T) -> Vec<T> {
     match peers() {
         Peers::Alone => vec![value],
         Peers::Threads(rank, world) => {
-            let gathered =
-                world.gather(rank.rank, rank.next_call(Members::All), "all_gather", value);
+            let gathered = world.gather(rank.rank, rank.next_call(Ranks::All), "all_gather", value);
             broadcast_in(&rank, &world, "all_gather", gathered)
         }
         #[cfg(feature = "mpi")]
@@ -210,7 +210,7 @@ pub fn scatter<T: Message>(items: Option<Vec<T>>) -> Vec<T> {
     match peers() {
         Peers::Alone => items.unwrap_or_else(|| root_passed_none("scatter")),
         Peers::Threads(rank, world) => {
-            let call = rank.next_call(Members::All);
+            let call = rank.next_call(Ranks::All);
             let parts = (rank.rank == 0).then(|| blocks(items, rank.size));
             world.distribute(rank.rank, call, "scatter", parts)
         }
@@ -256,7 +256,7 @@ pub fn all_reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> T {
         Peers::Alone => value,
         Peers::Threads(rank, world) => {
             let combined = world
-                .gather(rank.rank, rank.next_call(Members::All), "all_reduce", value)
+                .gather(rank.rank, rank.next_call(Ranks::All), "all_reduce", value)
                 .map(fold);
             broadcast_in(&rank, &world, "all_reduce", combined)
         }

@@ -5,7 +5,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::observe::Observer;
-use crate::threads::{Members, ThreadWorld};
+use crate::ranks::Ranks;
+use crate::threads::ThreadWorld;
 
 /// How a rank reaches the others.
 pub(crate) enum Link {
@@ -50,10 +51,10 @@ impl RankContext {
     }
 
     /// Numbers the next collective call of this rank among `members`.
-    pub(crate) fn next_call(&self, members: Members) -> u64 {
+    pub(crate) fn next_call(&self, members: Ranks) -> u64 {
         let calls = match members {
-            Members::All => &self.calls,
-            Members::Workers => &self.worker_calls,
+            Ranks::All | Ranks::Main => &self.calls,
+            Ranks::Workers => &self.worker_calls,
         };
         let call = calls.get();
         calls.set(call + 1);

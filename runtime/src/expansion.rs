@@ -8,7 +8,6 @@ use crate::context;
 use crate::failure::misuse;
 use crate::message::Message;
 use crate::split::{Share, Split};
-use crate::threads::Members;
 
 /// Set when a rank other than the main one returned an error from `#[dlp::main]`.
 static A_RANK_RETURNED_AN_ERROR: AtomicBool = AtomicBool::new(false);
@@ -107,32 +106,15 @@ pub fn broadcast_result<T: Broadcastable>(value: Option<T>) -> T {
     crate::broadcast(value)
 }
 
-/// The ranks that run the loops of a `#[main_only]` or `#[worker_only]` function.
-#[derive(Clone, Copy, Debug)]
-pub enum Team {
-    /// The main rank alone: it processes every item.
-    Main,
-    /// Every rank but the main one: they share the items.
-    Workers,
-}
-
+/// Which ranks run a `#[par_for]` loop: all of them (`#[dlp::main]`, `#[dlp::spmd]`), the main
+/// rank alone (`#[main_only]`), or the others (`#[worker_only]`).
+pub use crate::ranks::Ranks;
 /// A `#[par_for]` loop of a `#[main_only]` or `#[worker_only]` function: the items are shared
-/// by the ranks of `team` only.
+/// by `ranks` only.
 #[track_caller]
-pub fn split_in_team<I: IntoIterator>(split: Split, team: Team, items: I) -> Share<I::IntoIter> {
-    let main = context::is_main();
-    match team {
-        Team::Main if main => split.alone(items),
-        Team::Workers if !main => split.over_among(Members::Workers, items),
-        Team::Main => misuse(format!(
-            "a #[par_for] loop of a #[main_only] function runs on rank {}; a #[main_only] \
-             function runs on the main rank only",
-            context::rank()
-        )),
-        Team::Workers => misuse(
-            "a #[par_for] loop of a #[worker_only] function runs on the main rank; a \
-             #[worker_only] function runs on the other ranks only"
-                .to_owned(),
-        ),
+pub fn split_among<I: IntoIterator>(split: Split, ranks: Ranks, items: I) -> Share<I::IntoIter> {
+    if !ranks.contains(context::rank(), context::size()) {
+        misuse(ranks.misplaced_loop_message(context::rank()));
     }
+    split.over_among(ranks, items)
 }

@@ -38,6 +38,7 @@ mod message;
 #[cfg(feature = "mpi")]
 mod message_passing;
 mod observe;
+mod ranks;
 mod split;
 mod threads;
 mod world;

@@ -9,8 +9,9 @@ use crate::failure::{stop, unwinding_through_item};
 use crate::message::Message;
 #[cfg(feature = "mpi")]
 use crate::message_passing::MpiResults;
+use crate::ranks::Ranks;
 use crate::split::{Share, Split};
-use crate::threads::{Members, ThreadWorld, Wake};
+use crate::threads::{ThreadWorld, Wake};
 #[cfg(feature = "mpi")]
 use std::rc::Rc;
 
@@ -105,7 +106,7 @@ where
         if let Some(rank) = crate::context::current()
             && let crate::context::Link::Mpi(world) = &rank.link
         {
-            let results = MpiResults::new(Rc::clone(world), rank.next_call(Members::All));
+            let results = MpiResults::new(Rc::clone(world), rank.next_call(Ranks::All));
             let mut share = split.over(items);
             if rank.rank != 0 {
                 let last = work(&mut share, function, |batch| {
@@ -122,8 +123,8 @@ where
         let Some((rank, world)) = team() else {
             return Some(Mapping::new(split.over(items), function, Workers::None));
         };
-        let call = rank.next_call(Members::All);
-        let results = world.join(Members::All, rank.rank, call, "map", None, || {
+        let call = rank.next_call(Ranks::All);
+        let results = world.join(Ranks::All, rank.rank, call, "map", None, || {
             Results::<R>::new(rank.size - 1)
         });
         let mut share = split.over(items);

@@ -24,7 +24,7 @@ pub(crate) use map::MpiResults;
 use crate::context::{self, Link, RankContext};
 use crate::failure::{Failure, run_guarded};
 use crate::observe::{Observer, Settings};
-use crate::threads::Members;
+use crate::ranks::Ranks;
 
 /// This process's rank in the world of MPI processes.
 pub(crate) struct MpiWorld {
@@ -38,10 +38,10 @@ pub(crate) struct MpiWorld {
 
 impl MpiWorld {
     /// The communicator of `members`, on a rank that is one of them.
-    pub(crate) fn group(&self, members: Members) -> &SimpleCommunicator {
+    pub(crate) fn group(&self, members: Ranks) -> &SimpleCommunicator {
         match members {
-            Members::All => &self.comm,
-            Members::Workers => self
+            Ranks::All | Ranks::Main => &self.comm,
+            Ranks::Workers => self
                 .workers
                 .as_ref()
                 .expect("only worker ranks run the loops of #[worker_only] functions"),

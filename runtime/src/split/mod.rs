@@ -12,7 +12,8 @@ pub use share::{Share, WithIndex};
 
 use crate::context::{self, Link};
 use crate::observe::{RankWatch, SplitWatch};
-use crate::threads::{Members, ThreadWorld};
+use crate::ranks::Ranks;
+use crate::threads::ThreadWorld;
 use claims::Claims;
 #[cfg(feature = "mpi")]
 use claims::Counter;
@@ -259,7 +260,7 @@ impl Split {
     /// ```
     #[track_caller]
     pub fn over<I: IntoIterator>(self, items: I) -> Share<I::IntoIter> {
-        self.over_among(Members::All, items)
+        self.over_among(Ranks::All, items)
     }
 
     /// Every item, for a rank that processes them all, with no call to the other ranks.
@@ -291,21 +292,18 @@ impl Split {
     #[track_caller]
     pub(crate) fn over_among<I: IntoIterator>(
         self,
-        members: Members,
+        members: Ranks,
         items: I,
     ) -> Share<I::IntoIter> {
         let items = items.into_iter();
         let Some(rank) = context::current() else {
             return self.alone(items);
         };
-        if let Link::Solo = &rank.link {
+        if matches!(rank.link, Link::Solo) || members == Ranks::Main {
             return self.alone(items);
         }
         // `me` and `size` place this rank among the members; the board knows it by its rank.
-        let (me, size) = match members {
-            Members::All => (rank.rank, rank.size),
-            Members::Workers => (rank.rank - 1, rank.size - 1),
-        };
+        let (me, size) = members.place(rank.rank, rank.size);
         let call = rank.next_call(members);
         let operation = self.schedule.operation();
         let label = self.label();

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::failure::{misuse, stop};
+use crate::ranks::Ranks;
 
 pub(crate) struct Board {
     size: usize,
@@ -18,28 +19,10 @@ pub(crate) struct Board {
 }
 
 struct BoardState {
-    rounds: HashMap<(Members, u64), Round>,
+    rounds: HashMap<(Ranks, u64), Round>,
     /// Ranks whose body has returned: they will never enter another round.
     returned: Vec<bool>,
     aborted: bool,
-}
-
-/// The ranks that take part in a collective call. Each set numbers its calls on its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Members {
-    /// Every rank of the world.
-    All,
-    /// Every rank but the main one: the loops of `#[worker_only]` functions.
-    Workers,
-}
-
-impl Members {
-    fn ranks(self, size: usize) -> std::ops::Range<usize> {
-        match self {
-            Members::All => 0..size,
-            Members::Workers => 1..size,
-        }
-    }
 }
 
 /// One collective call, as seen by all ranks.
@@ -60,11 +43,11 @@ pub(crate) struct Round {
 }
 
 impl Round {
-    fn new(operation: &'static str, opened_by: usize, members: Members, size: usize) -> Self {
+    fn new(operation: &'static str, opened_by: usize, members: Ranks, size: usize) -> Self {
         Round {
             operation,
             opened_by,
-            members: members.ranks(size),
+            members: members.range(size),
             entered: vec![false; size],
             left: 0,
             length: None,
@@ -103,7 +86,7 @@ pub(crate) struct Entry {
     pub(crate) rank: usize,
     /// The length of the iterable of a split or map, where it is known.
     pub(crate) length: Option<usize>,
-    pub(crate) members: Members,
+    pub(crate) members: Ranks,
 }
 
 impl Board {

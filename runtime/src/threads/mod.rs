@@ -11,7 +11,7 @@ use std::thread;
 use crate::context::{self, Link, RankContext};
 use crate::failure::{Failure, run_guarded, stop};
 use crate::observe::Observer;
-pub(crate) use board::Members;
+use crate::ranks::Ranks;
 use board::{Board, Entry};
 
 /// Something that blocks outside the board (a map's result queue) and must be woken on abort.
@@ -79,7 +79,7 @@ impl ThreadWorld {
             operation: "barrier",
             rank,
             length: None,
-            members: Members::All,
+            members: Ranks::All,
         };
         self.board
             .meet(entry, |_| {}, board::Round::all_entered, |_| ());
@@ -99,7 +99,7 @@ impl ThreadWorld {
             operation,
             rank,
             length: None,
-            members: Members::All,
+            members: Ranks::All,
         };
         self.board.meet(
             entry,
@@ -130,7 +130,7 @@ impl ThreadWorld {
             operation,
             rank,
             length: None,
-            members: Members::All,
+            members: Ranks::All,
         };
         self.board.meet(
             entry,
@@ -151,7 +151,7 @@ impl ThreadWorld {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn join<S: Send + Sync + 'static>(
         &self,
-        members: Members,
+        members: Ranks,
         rank: usize,
         call: u64,
         operation: &'static str,
