@@ -2,19 +2,22 @@
 //! documents them: `#[dlp::main]`, `#[dlp::spmd]`, `#[par_for]`, `#[main_only]` and
 //! `#[worker_only]`.
 //!
-//! Each attribute parses its function (`function`), checks what stable Rust and the runtime
-//! need (`function::check`), rewrites the `#[par_for]` loops of the body (`par_for`) and wraps
-//! the body in a call of the runtime (`expand`). On any error the function is still emitted,
-//! with its markers removed, beside the errors, so that IDEs keep working.
+//! The crate has the shape of thiserror-impl, one job per module: `ast` is the typed model
+//! (roles, the annotated function, a marker's split), `attr` parses the attributes' arguments
+//! into it, `valid` checks it and narrows it to what can still be expanded after an error, and
+//! `expand` turns it into code, rewriting the `#[par_for]` loops of the body and wrapping the body
+//! in a call of the runtime. On an error the expansion goes on as far as it is sound, beside the
+//! errors, so that one mistake gives one error and IDEs keep working.
 
+mod ast;
+mod attr;
 mod errors;
 mod expand;
-mod function;
-mod par_for;
+mod valid;
 
 use proc_macro::TokenStream;
 
-use expand::Role;
+use ast::Role;
 
 /// Runs `main` (or any function without arguments) on every rank of a world started from the
 /// environment, and enables `#[par_for]` loops inside it.
@@ -184,5 +187,5 @@ pub fn worker_only(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn par_for(_args: TokenStream, item: TokenStream) -> TokenStream {
-    par_for::misplaced(item.into()).into()
+    expand::misplaced(item.into()).into()
 }
