@@ -1,58 +1,22 @@
 //! Collective operations: every rank calls them, in the same order.
 
-use std::rc::Rc;
-use std::sync::Arc;
-
-use crate::context::{self, Link, RankContext};
+use crate::comm::{Call, Codec, Value, unbox};
+use crate::context::{self, RankContext};
 use crate::failure::misuse;
-use crate::message::{self, Message};
-#[cfg(feature = "mpi")]
-use crate::message_passing as mpi;
+use crate::message::Message;
 use crate::ranks::Ranks;
 use crate::split::block_range;
-use crate::threads::ThreadWorld;
 
-/// The calling rank and its world, when the world has other ranks on threads; `None` when
-/// alone or over MPI.
-pub(crate) fn team() -> Option<(Rc<RankContext>, Arc<ThreadWorld>)> {
-    let rank = context::current()?;
-    match &rank.link {
-        Link::Threads(world) => {
-            let world = Arc::clone(world);
-            Some((rank, world))
-        }
-        _ => None,
-    }
+/// The calling rank and its call of `operation`, when it has peers to call.
+fn begin(operation: &'static str) -> Option<(std::rc::Rc<RankContext>, Call)> {
+    let rank = context::with_peers()?;
+    let call = rank.begin(Ranks::All, operation, None);
+    Some((rank, call))
 }
 
-/// The ranks a collective call reaches.
-enum Peers {
-    /// None: the calling rank is alone.
-    Alone,
-    Threads(Rc<RankContext>, Arc<ThreadWorld>),
-    #[cfg(feature = "mpi")]
-    Mpi(Rc<crate::message_passing::MpiWorld>),
-}
-
-/// The calling rank's peers, numbering the collective call it is about to make.
-fn peers() -> Peers {
-    let Some(rank) = context::current() else {
-        return Peers::Alone;
-    };
-    match &rank.link {
-        Link::Solo => Peers::Alone,
-        Link::Threads(world) => {
-            let world = Arc::clone(world);
-            Peers::Threads(rank, world)
-        }
-        #[cfg(feature = "mpi")]
-        Link::Mpi(world) => {
-            // MPI matches collectives by their order itself; the count keeps splits and maps
-            // numbered the same on every backend.
-            rank.next_call(Ranks::All);
-            Peers::Mpi(Rc::clone(world))
-        }
-    }
+/// The `T` of a value that a collective returned.
+fn unboxed<T: 'static>(value: Value, call: &Call) -> T {
+    unbox(value, || call.type_mismatch(std::any::type_name::<T>()))
 }
 
 /// Waits until every rank has reached this barrier.
@@ -65,11 +29,8 @@ fn peers() -> Peers {
 /// });
 /// ```
 pub fn barrier() {
-    match peers() {
-        Peers::Alone => {}
-        Peers::Threads(rank, world) => world.barrier(rank.rank, rank.next_call(Ranks::All)),
-        #[cfg(feature = "mpi")]
-        Peers::Mpi(world) => mpi::barrier(&world.comm),
+    if let Some((rank, call)) = begin("barrier") {
+        rank.comm.barrier(&call);
     }
 }
 
@@ -91,17 +52,14 @@ pub fn barrier() {
 /// ```
 #[track_caller]
 pub fn broadcast<T: Message>(value: Option<T>) -> T {
-    match peers() {
-        Peers::Alone => value.unwrap_or_else(|| root_passed_none("broadcast")),
-        Peers::Threads(rank, world) => broadcast_in(&rank, &world, "broadcast", value),
-        #[cfg(feature = "mpi")]
-        Peers::Mpi(world) => {
-            if world.rank == 0 && value.is_none() {
-                root_passed_none("broadcast");
-            }
-            mpi::broadcast(&world.comm, value, "broadcast")
-        }
+    let Some((rank, call)) = begin("broadcast") else {
+        return value.unwrap_or_else(|| root_passed_none("broadcast"));
+    };
+    if rank.rank == 0 && value.is_none() {
+        root_passed_none("broadcast");
     }
+    let value = value.map(|value| Box::new(value) as Value);
+    unboxed(rank.comm.broadcast(&call, value, Codec::of::<T>()), &call)
 }
 
 #[track_caller]
@@ -109,30 +67,6 @@ fn root_passed_none(operation: &str) -> ! {
     misuse(format!(
         "{operation}: the main rank passed None; it must pass Some(value)"
     ))
-}
-
-#[track_caller]
-fn broadcast_in<T: Message>(
-    rank: &RankContext,
-    world: &ThreadWorld,
-    operation: &'static str,
-    value: Option<T>,
-) -> T {
-    let call = rank.next_call(Ranks::All);
-    if rank.rank == 0 {
-        let value = value.unwrap_or_else(|| root_passed_none(operation));
-        let copy = Arc::new(message::encode(&value, operation));
-        let parts = (0..rank.size)
-            .map(|to| (to != 0).then(|| Arc::clone(&copy)))
-            .collect();
-        world.distribute::<Option<Arc<Vec<u8>>>>(0, call, operation, Some(parts));
-        value
-    } else {
-        let copy = world
-            .distribute::<Option<Arc<Vec<u8>>>>(rank.rank, call, operation, None)
-            .expect("every rank but the main one gets a copy");
-        message::decode(&copy, operation)
-    }
 }
 
 /// Every rank's value, in rank order, on the main rank (`Some`); `None` on the others.
@@ -148,14 +82,21 @@ pub fn gather<T: Message>(value: T) -> Option<Vec<T>> {
 }
 
 fn gather_as<T: Message>(operation: &'static str, value: T) -> Option<Vec<T>> {
-    match peers() {
-        Peers::Alone => Some(vec![value]),
-        Peers::Threads(rank, world) => {
-            world.gather(rank.rank, rank.next_call(Ranks::All), operation, value)
-        }
-        #[cfg(feature = "mpi")]
-        Peers::Mpi(world) => mpi::gather(&world.comm, value, operation),
-    }
+    let Some((rank, call)) = begin(operation) else {
+        return Some(vec![value]);
+    };
+    let all = rank.comm.gather(&call, Box::new(value), Codec::of::<T>())?;
+    Some(all.into_iter().map(|value| unboxed(value, &call)).collect())
+}
+
+fn all_gather_as<T: Message>(operation: &'static str, value: T) -> Vec<T> {
+    let Some((rank, call)) = begin(operation) else {
+        return vec![value];
+    };
+    let all = rank
+        .comm
+        .all_gather(&call, Box::new(value), Codec::of::<T>());
+    all.into_iter().map(|value| unboxed(value, &call)).collect()
 }
 
 /// Every rank's value, in rank order, on every rank.
@@ -165,15 +106,7 @@ fn gather_as<T: Message>(operation: &'static str, value: T) -> Option<Vec<T>> {
 /// assert_eq!(all, vec![0, 10, 20]);
 /// ```
 pub fn all_gather<T: Message>(value: T) -> Vec<T> {
-    match peers() {
-        Peers::Alone => vec![value],
-        Peers::Threads(rank, world) => {
-            let gathered = world.gather(rank.rank, rank.next_call(Ranks::All), "all_gather", value);
-            broadcast_in(&rank, &world, "all_gather", gathered)
-        }
-        #[cfg(feature = "mpi")]
-        Peers::Mpi(world) => mpi::all_gather(&world.comm, value, "all_gather"),
-    }
+    all_gather_as("all_gather", value)
 }
 
 /// The main rank's items cut into near-even contiguous blocks, one per rank, in rank order;
@@ -207,19 +140,17 @@ pub fn scatter<T: Message>(items: Option<Vec<T>>) -> Vec<T> {
         parts.reverse();
         parts
     }
-    match peers() {
-        Peers::Alone => items.unwrap_or_else(|| root_passed_none("scatter")),
-        Peers::Threads(rank, world) => {
-            let call = rank.next_call(Ranks::All);
-            let parts = (rank.rank == 0).then(|| blocks(items, rank.size));
-            world.distribute(rank.rank, call, "scatter", parts)
-        }
-        #[cfg(feature = "mpi")]
-        Peers::Mpi(world) => {
-            let parts = (world.rank == 0).then(|| blocks(items, world.size));
-            mpi::scatter(&world.comm, parts, "scatter")
-        }
-    }
+    let Some((rank, call)) = begin("scatter") else {
+        return items.unwrap_or_else(|| root_passed_none("scatter"));
+    };
+    let parts = (rank.rank == 0).then(|| {
+        let parts = blocks(items, rank.size).into_iter();
+        parts.map(|part| Box::new(part) as Value).collect()
+    });
+    unboxed(
+        rank.comm.scatter(&call, parts, Codec::of::<Vec<T>>()),
+        &call,
+    )
 }
 
 /// The ranks' values combined with `combine`, on the main rank (`Some`); `None` on the others.
@@ -252,17 +183,6 @@ pub fn all_reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> T {
             .reduce(&combine)
             .expect("a world has at least one rank")
     };
-    match peers() {
-        Peers::Alone => value,
-        Peers::Threads(rank, world) => {
-            let combined = world
-                .gather(rank.rank, rank.next_call(Ranks::All), "all_reduce", value)
-                .map(fold);
-            broadcast_in(&rank, &world, "all_reduce", combined)
-        }
-        // Every rank folds every value, in rank order: the same result everywhere, with one
-        // collective instead of a gather and a broadcast.
-        #[cfg(feature = "mpi")]
-        Peers::Mpi(world) => fold(mpi::all_gather(&world.comm, value, "all_reduce")),
-    }
+    // Every rank folds every value, in rank order: the same result everywhere.
+    fold(all_gather_as("all_reduce", value))
 }

@@ -1,6 +1,10 @@
-//! Which backend and how many ranks a world gets, from `DLP_BACKEND` and `DLP_THREADS`.
+//! Every variable of the environment that dlp reads, in one place and without side effects:
+//! `DLP_BACKEND`, `DLP_THREADS`, `DLP_REPORT`, `DLP_TRACE`, and the MPI launchers' variables.
+//! Nothing here starts MPI: the size of an MPI world is what the launcher says it started.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
 /// Where the ranks of a world run.
 ///
@@ -15,8 +19,8 @@ pub enum Backend {
     Serial,
     /// One OS thread per rank, in this process.
     Threads,
-    /// One MPI process per rank, started by `mpiexec` or `srun` (cargo feature `mpi`).
-    #[cfg(feature = "mpi")]
+    /// One MPI process per rank, started by `mpiexec` or `srun`. Needs the cargo feature
+    /// `mpi`: a build without it never chooses this backend.
     Mpi,
 }
 
@@ -24,11 +28,51 @@ impl Backend {
     const NAMES: &'static str = "serial, threads, mpi";
 }
 
-/// A world's backend and size, as read from the environment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whether this build has the MPI backend.
+const MPI_BUILT: bool = cfg!(feature = "mpi");
+
+/// A world's backend, size, and what to watch, as read from the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Config {
     pub(crate) backend: Backend,
     pub(crate) size: usize,
+    pub(crate) watch: Watch,
+}
+
+/// What the environment asks to watch: `DLP_REPORT` and `DLP_TRACE`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Watch {
+    /// Print a per-rank load table after each split.
+    pub(crate) report: bool,
+    /// Write a Chrome/Perfetto timeline here when the world ends.
+    pub(crate) trace: Option<PathBuf>,
+}
+
+impl Watch {
+    pub(crate) fn any(&self) -> bool {
+        self.report || self.trace.is_some()
+    }
+
+    fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Result<Watch, ConfigError> {
+        let report = match var("DLP_REPORT").as_deref().map(str::trim) {
+            None | Some("" | "0" | "false" | "no" | "off") => false,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some(other) => return Err(ConfigError::BadReport(other.to_owned())),
+        };
+        let trace = var("DLP_TRACE")
+            .filter(|path| !path.trim().is_empty())
+            .map(PathBuf::from);
+        Ok(Watch { report, trace })
+    }
+
+    /// What the process environment asks to watch, for worlds chosen in code.
+    ///
+    /// # Panics
+    /// If `DLP_REPORT` has a value that is not a yes or a no.
+    pub(crate) fn from_env() -> Watch {
+        Watch::from_vars(&|name| std::env::var(name).ok())
+            .unwrap_or_else(|error| panic!("dlp: {error}"))
+    }
 }
 
 /// A bad value in the environment that configures a world.
@@ -105,24 +149,8 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads the configuration through `var`, which returns a variable's value if it is set.
     pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let launch = mpi_launch(&var);
-        let backend = match var("DLP_BACKEND").as_deref().map(str::trim) {
-            None | Some("") if launch.is_some() => launched_backend(),
-            None | Some("") | Some("threads") => Backend::Threads,
-            Some("serial") => Backend::Serial,
-            Some("mpi") => mpi_backend()?,
-            Some(other) => return Err(ConfigError::UnknownBackend(other.to_owned())),
-        };
-        // Several processes that each run a thread world would each do all the work.
-        if let Some((variable, processes)) = launch
-            && processes > 1
-            && !is_mpi(backend)
-        {
-            return Err(ConfigError::LaunchedByMpi {
-                variable,
-                processes,
-            });
-        }
+        let launch = Launch::from_vars(&var);
+        let backend = backend(&var, launch.as_ref())?;
         // DLP_THREADS is checked even for the serial backend, so that a typo never goes unseen.
         let threads = match var("DLP_THREADS") {
             None => None,
@@ -134,46 +162,39 @@ impl Config {
         let size = match backend {
             Backend::Serial => 1,
             Backend::Threads => threads.unwrap_or_else(cores),
-            #[cfg(feature = "mpi")]
-            Backend::Mpi => crate::message_passing::world_size(),
+            Backend::Mpi => launch.map_or(1, |launch| launch.processes),
         };
-        Ok(Config { backend, size })
+        let watch = Watch::from_vars(&var)?;
+        Ok(Config {
+            backend,
+            size,
+            watch,
+        })
     }
 }
 
-/// The backend of a process that an MPI launcher started: MPI when it is built in.
-fn launched_backend() -> Backend {
-    #[cfg(feature = "mpi")]
-    {
-        Backend::Mpi
-    }
-    #[cfg(not(feature = "mpi"))]
-    {
-        Backend::Threads
-    }
-}
-
-/// `DLP_BACKEND=mpi`.
-fn mpi_backend() -> Result<Backend, ConfigError> {
-    #[cfg(feature = "mpi")]
-    {
-        Ok(Backend::Mpi)
-    }
-    #[cfg(not(feature = "mpi"))]
-    {
-        Err(ConfigError::MpiNotBuilt)
-    }
-}
-
-fn is_mpi(backend: Backend) -> bool {
-    #[cfg(feature = "mpi")]
-    {
-        backend == Backend::Mpi
-    }
-    #[cfg(not(feature = "mpi"))]
-    {
-        let _ = backend;
-        false
+/// The backend that `DLP_BACKEND` and the launcher ask for.
+fn backend(
+    var: &impl Fn(&str) -> Option<String>,
+    launch: Option<&Launch>,
+) -> Result<Backend, ConfigError> {
+    let backend = match var("DLP_BACKEND").as_deref().map(str::trim) {
+        None | Some("") if launch.is_some() && MPI_BUILT => Backend::Mpi,
+        None | Some("") | Some("threads") => Backend::Threads,
+        Some("serial") => Backend::Serial,
+        Some("mpi") if MPI_BUILT => Backend::Mpi,
+        Some("mpi") => return Err(ConfigError::MpiNotBuilt),
+        Some(other) => return Err(ConfigError::UnknownBackend(other.to_owned())),
+    };
+    // Several processes that each run a thread world would each do all the work.
+    match launch {
+        Some(launch) if launch.processes > 1 && backend != Backend::Mpi => {
+            Err(ConfigError::LaunchedByMpi {
+                variable: launch.variable,
+                processes: launch.processes,
+            })
+        }
+        _ => Ok(backend),
     }
 }
 
@@ -187,11 +208,46 @@ const LAUNCHER_SIZES: [&str; 4] = [
     "SLURM_STEP_NUM_TASKS",
 ];
 
-/// The launcher variable and the number of processes, when an MPI launcher started this one.
-fn mpi_launch(var: &impl Fn(&str) -> Option<String>) -> Option<(&'static str, usize)> {
-    LAUNCHER_SIZES.iter().find_map(|&name| {
-        let processes = var(name)?.trim().parse::<usize>().ok()?;
-        Some((name, processes))
+/// The variables by which the same launchers tell a process its rank in the job.
+const LAUNCHER_RANKS: [&str; 4] = [
+    "PMI_RANK",
+    "PMIX_RANK",
+    "OMPI_COMM_WORLD_RANK",
+    "SLURM_PROCID",
+];
+
+/// How an MPI launcher started this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Launch {
+    /// The launcher's variable that gave the number of processes away.
+    pub(crate) variable: &'static str,
+    /// How many processes it started.
+    pub(crate) processes: usize,
+    /// This process's rank among them.
+    pub(crate) rank: usize,
+}
+
+impl Launch {
+    fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Option<Launch> {
+        let number = |name: &str| var(name)?.trim().parse::<usize>().ok();
+        let (variable, processes) = LAUNCHER_SIZES
+            .iter()
+            .find_map(|&name| Some((name, number(name)?)))?;
+        let rank = LAUNCHER_RANKS.iter().find_map(|&name| number(name));
+        Some(Launch {
+            variable,
+            processes,
+            rank: rank.unwrap_or(0),
+        })
+    }
+}
+
+/// This process's rank in the MPI job that started it, from the launcher's variables; 0 for a
+/// process that no MPI launcher started.
+pub(crate) fn process_rank() -> usize {
+    static RANK: OnceLock<usize> = OnceLock::new();
+    *RANK.get_or_init(|| {
+        Launch::from_vars(&|name| std::env::var(name).ok()).map_or(0, |launch| launch.rank)
     })
 }
 
@@ -217,7 +273,8 @@ mod tests {
             config(&[]),
             Ok(Config {
                 backend: Backend::Threads,
-                size: cores()
+                size: cores(),
+                watch: Watch::default(),
             })
         );
     }
@@ -235,7 +292,8 @@ mod tests {
             serial,
             Config {
                 backend: Backend::Serial,
-                size: 1
+                size: 1,
+                watch: Watch::default(),
             }
         );
     }
@@ -287,5 +345,43 @@ mod tests {
         }
         // One process started by a launcher is an ordinary program.
         assert!(config(&[("PMI_SIZE", "1"), ("SLURM_NTASKS", "8")]).is_ok());
+    }
+
+    #[test]
+    fn what_to_watch_is_read_through_var_too() {
+        let watch = config(&[("DLP_REPORT", "yes"), ("DLP_TRACE", "out.json")])
+            .unwrap()
+            .watch;
+        assert!(watch.report);
+        assert_eq!(watch.trace, Some(PathBuf::from("out.json")));
+        let error = config(&[("DLP_REPORT", "verbose")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("DLP_REPORT=\"verbose\" is not a yes or a no")
+        );
+    }
+
+    #[test]
+    fn a_launch_is_read_without_starting_mpi() {
+        let launched = [("PMI_SIZE", "4"), ("PMI_RANK", "2")];
+        let launch = Launch::from_vars(&|name| {
+            launched
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        });
+        assert_eq!(
+            launch,
+            Some(Launch {
+                variable: "PMI_SIZE",
+                processes: 4,
+                rank: 2
+            })
+        );
+        match config(&launched) {
+            Ok(config) => assert_eq!((config.backend, config.size), (Backend::Mpi, 4)),
+            Err(error) => assert!(!MPI_BUILT && error.to_string().contains("as 4 processes")),
+        }
     }
 }

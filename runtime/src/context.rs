@@ -1,35 +1,24 @@
-//! The rank the current thread runs as, if any.
+//! The rank the current thread runs as, if any, and the numbering of its collective calls.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::comm::{Call, Comm};
+use crate::config::process_rank;
 use crate::observe::Observer;
 use crate::ranks::Ranks;
-use crate::threads::ThreadWorld;
-
-/// How a rank reaches the others.
-pub(crate) enum Link {
-    /// A world of one rank: every operation is local.
-    Solo,
-    /// One of the rank-threads of a process.
-    Threads(Arc<ThreadWorld>),
-    /// One of the MPI processes of a job.
-    #[cfg(feature = "mpi")]
-    Mpi(Rc<crate::message_passing::MpiWorld>),
-}
 
 /// The rank a thread runs as, with the world it belongs to.
 pub(crate) struct RankContext {
     pub(crate) rank: usize,
     pub(crate) size: usize,
-    pub(crate) link: Link,
+    /// How this rank reaches the others.
+    pub(crate) comm: Rc<dyn Comm>,
     /// What the world watches (`DLP_REPORT`, `DLP_TRACE`), if anything.
     pub(crate) observer: Option<Arc<Observer>>,
-    /// How many collectives (splits and maps included) this rank has entered: collectives are
-    /// matched across ranks by this number, as MPI matches them by call order.
+    /// How many calls of the whole world, and of the worker ranks, this rank has made.
     calls: Cell<u64>,
-    /// The same count for the loops that the worker ranks share among themselves.
     worker_calls: Cell<u64>,
 }
 
@@ -37,29 +26,47 @@ impl RankContext {
     pub(crate) fn new(
         rank: usize,
         size: usize,
-        link: Link,
+        comm: Rc<dyn Comm>,
         observer: Option<Arc<Observer>>,
     ) -> Self {
         RankContext {
             rank,
             size,
-            link,
+            comm,
             observer,
             calls: Cell::new(0),
             worker_calls: Cell::new(0),
         }
     }
 
-    /// Numbers the next collective call of this rank among `members`.
-    pub(crate) fn next_call(&self, members: Ranks) -> u64 {
-        let calls = match members {
+    /// This rank's next collective call of `ranks`: the only place where calls are numbered.
+    pub(crate) fn begin(
+        &self,
+        ranks: Ranks,
+        operation: &'static str,
+        length: Option<usize>,
+    ) -> Call {
+        let calls = match ranks {
             Ranks::All | Ranks::Main => &self.calls,
             Ranks::Workers => &self.worker_calls,
         };
-        let call = calls.get();
-        calls.set(call + 1);
-        call
+        let number = calls.get();
+        calls.set(number + 1);
+        log::trace!("dlp: rank {} enters {operation} #{number}", self.rank);
+        Call {
+            ranks,
+            number,
+            operation,
+            rank: self.rank,
+            length,
+        }
     }
+}
+
+/// The calling rank, when it has others to call: `None` outside any world and in a world of
+/// one rank, where every collective is local.
+pub(crate) fn with_peers() -> Option<Rc<RankContext>> {
+    current().filter(|rank| rank.size > 1)
 }
 
 thread_local! {
@@ -88,23 +95,6 @@ impl Drop for EnteredRank {
     }
 }
 
-/// This process's rank in the MPI job that started it, read from the launcher's variables; 0
-/// for a process that no MPI launcher started.
-pub(crate) fn rank_in_job() -> usize {
-    static RANK: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *RANK.get_or_init(|| {
-        [
-            "PMI_RANK",
-            "PMIX_RANK",
-            "OMPI_COMM_WORLD_RANK",
-            "SLURM_PROCID",
-        ]
-        .iter()
-        .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())
-        .unwrap_or(0)
-    })
-}
-
 /// The rank of the calling thread: 0 on the main rank, `0..size()` in general.
 ///
 /// Outside any world (plain code that never entered [`run`](crate::run)) it is 0, the single
@@ -118,7 +108,7 @@ pub(crate) fn rank_in_job() -> usize {
 /// assert_eq!(ranks, Some(vec![0, 1, 2]));
 /// ```
 pub fn rank() -> usize {
-    current().map_or_else(rank_in_job, |context| context.rank)
+    current().map_or_else(process_rank, |context| context.rank)
 }
 
 /// The number of ranks in the calling thread's world; 1 outside any world.

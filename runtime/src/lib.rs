@@ -24,23 +24,32 @@
 //! code that never calls into dlp stops at its next call (the next item of its loop). A rank
 //! that waits in a collective that another rank has returned without calling gets an error
 //! instead of a hang.
+//!
+//! # Layout
+//! The public functions above are written once, against the small traits of the `comm` module
+//! (`Comm` for collectives and the state of a split, `Counter` for dynamic claims,
+//! `ResultChannel` for maps). Each backend implements them in a folder of `backend/` (`solo`,
+//! `threads`, `mpi`), and `backend::launch` is the one place that picks a backend, from the
+//! configuration that `config` reads. `context` holds the calling thread's rank and numbers its
+//! collective calls; `split`, `map` and `collectives` build on it; `observe` shows progress,
+//! reports the load and writes timelines. The repository's `ARCHITECTURE.md` follows a call
+//! from `#[par_for]` to a backend.
 
 #![warn(missing_docs)]
 
+mod backend;
 mod collect;
 mod collectives;
+mod comm;
 mod config;
 mod context;
 mod expansion;
 mod failure;
 mod map;
 mod message;
-#[cfg(feature = "mpi")]
-mod message_passing;
 mod observe;
 mod ranks;
 mod split;
-mod threads;
 mod world;
 
 pub use collect::{DuplicateKey, MergeableMap, gather_flat, gather_in_order, gather_maps};

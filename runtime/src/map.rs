@@ -2,91 +2,23 @@
 //! rank receives every result.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
-use crate::collectives::team;
-use crate::failure::{stop, unwinding_through_item};
+use crate::comm::{Codec, ResultChannel, Value, unbox};
+use crate::context;
+use crate::failure::unwinding_through_item;
 use crate::message::Message;
-#[cfg(feature = "mpi")]
-use crate::message_passing::MpiResults;
 use crate::ranks::Ranks;
 use crate::split::{Share, Split};
-use crate::threads::{ThreadWorld, Wake};
-#[cfg(feature = "mpi")]
-use std::rc::Rc;
 
-/// The results that worker ranks hand to the main rank.
-struct Results<R> {
-    inbox: Mutex<Inbox<R>>,
-    arrived: Condvar,
-}
-
-struct Inbox<R> {
-    results: Vec<(usize, R)>,
-    /// Worker ranks that have not finished their share yet.
-    workers_busy: usize,
-    /// Set when the main rank stops consuming: the workers stop computing.
-    cancelled: bool,
-}
-
-impl<R> Results<R> {
-    fn new(workers: usize) -> Self {
-        Results {
-            inbox: Mutex::new(Inbox {
-                results: Vec::new(),
-                workers_busy: workers,
-                cancelled: false,
-            }),
-            arrived: Condvar::new(),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inbox<R>> {
-        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Hands `batch` to the main rank; false if it no longer wants results.
-    fn deliver(&self, batch: &mut Vec<(usize, R)>) -> bool {
-        let mut inbox = self.lock();
-        if inbox.cancelled {
-            return false;
-        }
-        if !batch.is_empty() {
-            inbox.results.append(batch);
-            self.arrived.notify_one();
-        }
-        true
-    }
-
-    fn worker_finished(&self) {
-        self.lock().workers_busy -= 1;
-        self.arrived.notify_one();
-    }
-}
-
-impl<R: Send> Wake for Results<R> {
-    fn wake(&self) {
-        let _inbox = self.lock();
-        self.arrived.notify_all();
-    }
-}
-
-/// Where the main rank finds the other ranks' results.
-enum Workers<R> {
-    /// There are none.
-    None,
-    /// Rank-threads hand them over in `Results`; the world is watched for an abort.
-    Threads(Arc<Results<R>>, Arc<ThreadWorld>),
-    /// MPI processes send them.
-    #[cfg(feature = "mpi")]
-    Mpi(MpiResults),
-}
+/// Results with the indices of their items, as they travel to the main rank.
+type Batch<R> = Vec<(usize, R)>;
 
 /// The main rank's side of a map: its own share, and the results of the others.
 struct Mapping<I: Iterator, F, R> {
     share: Share<I>,
     function: F,
-    workers: Workers<R>,
+    /// `None` without other ranks.
+    channel: Option<Box<dyn ResultChannel>>,
     received: VecDeque<(usize, R)>,
     own_share_done: bool,
     /// The index of the result last yielded: the item the caller is processing.
@@ -102,56 +34,51 @@ where
     /// Starts a map on this rank. Worker ranks process their whole share here and get `None`.
     #[track_caller]
     fn start(split: Split, function: F, items: I) -> Option<Self> {
-        #[cfg(feature = "mpi")]
-        if let Some(rank) = crate::context::current()
-            && let crate::context::Link::Mpi(world) = &rank.link
-        {
-            let results = MpiResults::new(Rc::clone(world), rank.next_call(Ranks::All));
-            let mut share = split.over(items);
-            if rank.rank != 0 {
-                let last = work(&mut share, function, |batch| {
-                    results.deliver(batch);
-                    true
-                });
-                // Said before the share is dropped: ending a dynamic split waits for every
-                // rank, the main one included, and the main one waits for this message.
-                results.worker_finished(last);
-                return None;
-            }
-            return Some(Mapping::new(share, function, Workers::Mpi(results)));
-        }
-        let Some((rank, world)) = team() else {
-            return Some(Mapping::new(split.over(items), function, Workers::None));
+        let Some(rank) = context::with_peers() else {
+            return Some(Mapping::new(split.over(items), function, None));
         };
-        let call = rank.next_call(Ranks::All);
-        let results = world.join(Ranks::All, rank.rank, call, "map", None, || {
-            Results::<R>::new(rank.size - 1)
-        });
+        let call = rank.begin(Ranks::All, "map", None);
+        let channel = rank.comm.results(&call);
         let mut share = split.over(items);
         if rank.rank != 0 {
-            let mut last = work(&mut share, function, |batch| results.deliver(batch));
-            results.deliver(&mut last);
-            results.worker_finished();
+            let last = work(&mut share, function, &*channel);
+            // Said before the share is dropped: leaving a split may wait for every rank, the
+            // main one included, and the main one waits for this.
+            channel.finish(Box::new(last), Codec::of::<Batch<R>>());
             return None;
         }
-        let sleeper: Weak<dyn Wake> = Arc::downgrade(&results) as Weak<dyn Wake>;
-        world.on_abort(sleeper);
-        Some(Mapping::new(
-            share,
-            function,
-            Workers::Threads(results, world),
-        ))
+        Some(Mapping::new(share, function, Some(channel)))
     }
 
-    fn new(share: Share<I>, function: F, workers: Workers<R>) -> Self {
+    fn new(share: Share<I>, function: F, channel: Option<Box<dyn ResultChannel>>) -> Self {
         Mapping {
             share,
             function,
-            workers,
+            channel,
             received: VecDeque::new(),
             own_share_done: false,
             current: None,
         }
+    }
+
+    /// Moves the batches that have arrived into `received`; waits for one when this rank has
+    /// nothing left to compute. False when no more will come.
+    fn take_arrived(&mut self) -> bool {
+        let Some(channel) = &mut self.channel else {
+            return false;
+        };
+        let wait = self.own_share_done && channel.senders_busy();
+        for batch in channel.receive(wait, Codec::of::<Batch<R>>()) {
+            let batch: Batch<R> = unbox(batch, || {
+                format!(
+                    "the ranks called a map with different result types; the main rank expected \
+                     `{}`",
+                    std::any::type_name::<R>()
+                )
+            });
+            self.received.extend(batch);
+        }
+        channel.senders_busy()
     }
 
     /// The next result, from any rank, with the index of its item.
@@ -161,47 +88,16 @@ where
                 self.current = Some(index);
                 return Some((index, result));
             }
-            match &mut self.workers {
-                Workers::None => {}
-                Workers::Threads(results, world) => {
-                    let mut inbox = results.lock();
-                    if self.own_share_done {
-                        // Nothing left to compute here: wait for the workers.
-                        while inbox.results.is_empty() && inbox.workers_busy > 0 {
-                            if world.is_aborted() {
-                                drop(inbox);
-                                stop();
-                            }
-                            inbox = results
-                                .arrived
-                                .wait(inbox)
-                                .unwrap_or_else(PoisonError::into_inner);
-                        }
-                    }
-                    if !inbox.results.is_empty() {
-                        self.received.extend(inbox.results.drain(..));
-                        continue;
-                    }
-                }
-                #[cfg(feature = "mpi")]
-                Workers::Mpi(results) => {
-                    // Nothing left to compute here: wait for the workers' next message.
-                    let wait = self.own_share_done && results.workers_busy();
-                    results.receive(&mut self.received, wait);
-                    // A worker's last message may carry no result: then wait for the next.
-                    if !self.received.is_empty() || (self.own_share_done && results.workers_busy())
-                    {
-                        continue;
-                    }
-                }
+            let more_to_come = self.take_arrived();
+            if !self.received.is_empty() || (self.own_share_done && more_to_come) {
+                continue;
             }
+            self.current = None;
             if self.own_share_done {
-                self.current = None;
                 return None;
             }
             // Received results go first; the main rank computes while none are waiting. If the
             // function panics, the share reports the item, not this map.
-            self.current = None;
             match self.share.next_indexed() {
                 Some((index, item)) => {
                     let result = (self.function)(item);
@@ -217,35 +113,33 @@ where
 impl<I: Iterator, F, R> Drop for Mapping<I, F, R> {
     fn drop(&mut self) {
         unwinding_through_item(self.current);
-        match &mut self.workers {
-            Workers::None => {}
-            Workers::Threads(results, _) => results.lock().cancelled = true,
-            // The workers stop at their next claim; what they still send is taken in, so that
-            // no message of this map is left for a later one. A panicking rank ends the job
-            // instead, and must not wait.
-            #[cfg(feature = "mpi")]
-            Workers::Mpi(results) => {
-                if !std::thread::panicking() {
-                    self.share.claim_the_rest();
-                    results.drain();
-                }
-            }
+        let Some(channel) = &mut self.channel else {
+            return;
+        };
+        // The other ranks stop at their next claim. A panicking rank ends the world instead,
+        // and makes no more calls.
+        if !std::thread::panicking() {
+            self.share.claim_the_rest();
         }
+        channel.close();
     }
 }
 
 /// A worker rank's side of a map: processes the share, handing results over run by run while
-/// `deliver` accepts them; returns the batch not yet handed over.
-fn work<I: Iterator, R>(
+/// the main rank accepts them; returns the batch not yet handed over.
+fn work<I: Iterator, R: Message>(
     share: &mut Share<I>,
     mut function: impl FnMut(I::Item) -> R,
-    mut deliver: impl FnMut(&mut Vec<(usize, R)>) -> bool,
-) -> Vec<(usize, R)> {
+    channel: &dyn ResultChannel,
+) -> Batch<R> {
     let mut batch = Vec::new();
     while let Some((index, item)) = share.next_indexed() {
         batch.push((index, function(item)));
-        if share.at_run_end() && !deliver(&mut batch) {
-            break;
+        if share.at_run_end() {
+            let full = Box::new(std::mem::take(&mut batch)) as Value;
+            if !channel.send(full, Codec::of::<Batch<R>>()) {
+                break;
+            }
         }
     }
     batch

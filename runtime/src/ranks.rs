@@ -19,10 +19,18 @@ pub enum Ranks {
 impl Ranks {
     /// The world ranks of the group, in a world of `size` ranks.
     pub(crate) fn range(self, size: usize) -> Range<usize> {
+        let end = match self {
+            Ranks::Main => 1,
+            Ranks::All | Ranks::Workers => size,
+        };
+        self.first().min(size)..end.min(size)
+    }
+
+    /// The lowest world rank of the group.
+    pub(crate) fn first(self) -> usize {
         match self {
-            Ranks::All => 0..size,
-            Ranks::Main => 0..1.min(size),
-            Ranks::Workers => 1.min(size)..size,
+            Ranks::All | Ranks::Main => 0,
+            Ranks::Workers => 1,
         }
     }
 

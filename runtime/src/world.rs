@@ -2,11 +2,10 @@
 
 use std::panic::resume_unwind;
 
-use crate::config::{Backend, Config, ConfigError};
-use crate::context::{self, Link, RankContext};
-use crate::failure::{Failure, run_guarded};
-use crate::observe::{Observer, Settings};
-use crate::threads;
+use crate::backend;
+use crate::config::{Backend, Config, ConfigError, Watch};
+use crate::context;
+use crate::failure::Failure;
 
 /// A world to start: a backend and a number of ranks.
 ///
@@ -20,23 +19,20 @@ use crate::threads;
 /// });
 /// assert_eq!(squares, Some(vec![0, 1, 4, 9, 16, 25, 36, 49]));
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct World {
     config: Config,
 }
 
 impl World {
-    #[cfg(feature = "mpi")]
-    fn over_mpi(&self) -> bool {
-        self.config.backend == Backend::Mpi
-    }
-
     /// The world the environment asks for: `DLP_BACKEND` (`serial`, `threads`, `mpi`; default
     /// `threads`, or `mpi` in a process that `mpiexec` or `srun` started, with the cargo feature
     /// `mpi`) and `DLP_THREADS` (the number of rank-threads; default one per core).
     ///
     /// `DLP_THREADS` is checked even when `DLP_BACKEND=serial`, so that a typo never goes
-    /// unseen; the error names the variable, the value and what it accepts.
+    /// unseen; the error names the variable, the value and what it accepts. `DLP_REPORT` and
+    /// `DLP_TRACE` say what to watch (see the crate's guide). Reading the environment has no
+    /// side effect: MPI starts when the world does.
     ///
     /// ```
     /// match dlp::World::from_env() {
@@ -48,7 +44,7 @@ impl World {
         World::from_env_vars(|name| std::env::var(name).ok())
     }
 
-    /// Like [`World::from_env`], reading variables through `var` instead of the process
+    /// Like [`World::from_env`], reading every variable through `var` instead of the process
     /// environment.
     ///
     /// ```
@@ -60,11 +56,14 @@ impl World {
     /// assert_eq!(world.size(), 3);
     /// ```
     pub fn from_env_vars(var: impl Fn(&str) -> Option<String>) -> Result<World, ConfigError> {
-        Settings::from_vars(&var)?;
         Config::from_vars(var).map(|config| World { config })
     }
 
-    /// A world of one rank, the calling thread.
+    /// A world of one rank, the calling thread. What to watch comes from `DLP_REPORT` and
+    /// `DLP_TRACE`, as for every world.
+    ///
+    /// # Panics
+    /// If `DLP_REPORT` is neither a yes nor a no.
     ///
     /// ```
     /// assert_eq!(dlp::World::serial().run(dlp::size), 1);
@@ -74,6 +73,7 @@ impl World {
             config: Config {
                 backend: Backend::Serial,
                 size: 1,
+                watch: Watch::from_env(),
             },
         }
     }
@@ -81,7 +81,7 @@ impl World {
     /// A world of `ranks` rank-threads; rank 0 is the calling thread.
     ///
     /// # Panics
-    /// If `ranks` is 0.
+    /// If `ranks` is 0, or if `DLP_REPORT` is neither a yes nor a no.
     ///
     /// ```
     /// assert_eq!(dlp::World::threads(5).run(|| dlp::all_gather(dlp::rank())), vec![0, 1, 2, 3, 4]);
@@ -92,6 +92,7 @@ impl World {
             config: Config {
                 backend: Backend::Threads,
                 size: ranks,
+                watch: Watch::from_env(),
             },
         }
     }
@@ -137,34 +138,7 @@ impl World {
     /// assert_eq!(failure.unwrap_err().to_string(), "rank 1 panicked: no data on this node");
     /// ```
     pub fn try_run<R>(&self, body: impl Fn() -> R + Sync) -> Result<R, Failure> {
-        let settings = Settings::from_vars(|name| std::env::var(name).ok())
-            .unwrap_or_else(|error| panic!("dlp: {error}"));
-        let size = match self.config.backend {
-            Backend::Serial => 1,
-            _ => self.config.size,
-        };
-        #[cfg(feature = "mpi")]
-        if self.over_mpi() && size > 1 {
-            // Each process watches its own rank; the main rank reports when the world ends.
-            return crate::message_passing::launch(settings, &body);
-        }
-        let observer = Observer::for_world(settings, size);
-        log::debug!(
-            "dlp: starting a world of {size} ranks on {:?}",
-            self.config.backend
-        );
-        let outcome = if size == 1 {
-            let _rank = context::enter(RankContext::new(0, 1, Link::Solo, observer.clone()));
-            run_guarded(0, 1, &body)
-                .map_err(|failure| failure.expect("a lone rank is never stopped by another"))
-        } else {
-            threads::launch(size, observer.clone(), &body)
-        };
-        if let Some(observer) = observer {
-            observer.finish_world();
-        }
-        log::debug!("dlp: the world of {size} ranks has ended");
-        outcome
+        backend::launch(&self.config, &body)
     }
 }
 

@@ -1,64 +1,30 @@
 //! The counter from which the ranks of a dynamic split claim their chunks.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::plan::Want;
+use crate::comm::Counter;
 
 /// The largest chunk handed out at once. Claims past the end of an iterable of unknown length
 /// still advance the counter, so it must never come near wrapping around.
 const MAX_CHUNK: usize = 1 << 40;
 
-/// Where the next unclaimed index lives: in this process, or in another rank's memory.
-pub(crate) enum Counter {
-    /// Shared by the rank-threads of a world.
-    Local(AtomicUsize),
-    /// An MPI window on the main rank, updated with one-sided atomics.
-    #[cfg(feature = "mpi")]
-    Remote(crate::message_passing::RemoteCounter),
-}
-
-impl Counter {
-    fn load(&self) -> usize {
-        match self {
-            Counter::Local(next) => next.load(Ordering::Relaxed),
-            #[cfg(feature = "mpi")]
-            Counter::Remote(next) => next.fetch_add(0),
-        }
-    }
-
-    fn fetch_add(&self, count: usize) -> usize {
-        match self {
-            Counter::Local(next) => next.fetch_add(count, Ordering::Relaxed),
-            #[cfg(feature = "mpi")]
-            Counter::Remote(next) => next.fetch_add(count),
-        }
-    }
-
-    fn compare_exchange(&self, current: usize, new: usize) -> Result<usize, usize> {
-        match self {
-            Counter::Local(next) => {
-                next.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed)
-            }
-            #[cfg(feature = "mpi")]
-            Counter::Remote(next) => next.compare_exchange(current, new),
-        }
-    }
-}
-
 /// The next unclaimed index of a dynamic split, shared by the ranks of a world.
 pub(crate) struct Claims {
-    next: Counter,
+    next: Box<dyn Counter>,
     length: Option<usize>,
 }
 
 impl Claims {
-    pub(crate) fn new(length: Option<usize>) -> Self {
-        Claims::on(Counter::Local(AtomicUsize::new(0)), length)
+    /// Claims from `next`, a counter at 0 that the ranks of the split share.
+    pub(crate) fn on(next: Box<dyn Counter>, length: Option<usize>) -> Self {
+        Claims { next, length }
     }
 
-    pub(crate) fn on(next: Counter, length: Option<usize>) -> Self {
-        Claims { next, length }
+    /// Claims from a counter of this rank's own.
+    #[cfg(test)]
+    fn new(length: Option<usize>) -> Self {
+        Claims::on(Box::new(crate::comm::LocalCounter::default()), length)
     }
 
     /// The length of the iterable, if known.
@@ -67,7 +33,6 @@ impl Claims {
     }
 
     /// Claims every index not claimed yet, so that the other ranks find nothing left.
-    #[cfg(feature = "mpi")]
     pub(crate) fn exhaust(&self) {
         self.next.fetch_add(MAX_CHUNK);
     }

@@ -6,17 +6,16 @@ mod share;
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 pub(crate) use plan::block_range;
 pub use share::{Share, WithIndex};
 
-use crate::context::{self, Link};
+use crate::comm::{Call, Comm, LocalCounter, Shared};
+use crate::context::{self, RankContext};
 use crate::observe::{RankWatch, SplitWatch};
 use crate::ranks::Ranks;
-use crate::threads::ThreadWorld;
 use claims::Claims;
-#[cfg(feature = "mpi")]
-use claims::Counter;
 use plan::Sizer;
 use share::{CollectedItems, Plan, collected, exact_length};
 
@@ -288,27 +287,18 @@ impl Split {
         )
     }
 
-    /// The items of `items` that fall to this rank when only `members` share them.
+    fn is_dynamic(&self) -> bool {
+        matches!(self.schedule, Schedule::Managed | Schedule::Guided)
+    }
+
+    /// The items of `items` that fall to this rank when only the ranks of `ranks` share them.
     #[track_caller]
-    pub(crate) fn over_among<I: IntoIterator>(
-        self,
-        members: Ranks,
-        items: I,
-    ) -> Share<I::IntoIter> {
+    pub(crate) fn over_among<I: IntoIterator>(self, ranks: Ranks, items: I) -> Share<I::IntoIter> {
         let items = items.into_iter();
-        let Some(rank) = context::current() else {
+        let Some(rank) = context::with_peers().filter(|_| ranks != Ranks::Main) else {
             return self.alone(items);
         };
-        if matches!(rank.link, Link::Solo) || members == Ranks::Main {
-            return self.alone(items);
-        }
-        // `me` and `size` place this rank among the members; the board knows it by its rank.
-        let (me, size) = members.place(rank.rank, rank.size);
-        let call = rank.next_call(members);
-        let operation = self.schedule.operation();
         let label = self.label();
-        log::trace!("dlp: rank {} enters {operation} #{call}", rank.rank);
-        let chunk = self.chunk.map_or(1, NonZeroUsize::get);
         // A block split needs the length: collect an iterable that does not know it.
         let (items, length) = match (self.schedule, exact_length(&items)) {
             (_, Some(length)) => (Items::Live(items), Some(length)),
@@ -318,62 +308,81 @@ impl Split {
             }
             (_, None) => (Items::Live(items), None),
         };
-        let (world, shared) = match &rank.link {
-            Link::Solo => unreachable!("handled above"),
-            Link::Threads(world) => {
-                let shared = world.join(members, rank.rank, call, operation, length, || {
-                    SplitShared {
-                        claims: Claims::new(length),
-                        watch: SplitWatch::new(
-                            label,
-                            length,
-                            size,
-                            self.progress,
-                            rank.observer.clone(),
-                        )
-                        .map(Arc::new),
-                    }
-                });
-                (Some(Arc::clone(world)), shared)
-            }
-            #[cfg(feature = "mpi")]
-            Link::Mpi(world) => {
-                use crate::message_passing::{RemoteCounter, check_lengths};
-                let group = world.group(members);
-                check_lengths(group, length, operation, call);
-                let claims = if matches!(self.schedule, Schedule::Managed | Schedule::Guided) {
-                    Claims::on(Counter::Remote(RemoteCounter::new(group)), length)
-                } else {
-                    Claims::new(length)
-                };
-                let mut watch =
-                    SplitWatch::new(label, length, size, self.progress, rank.observer.clone());
-                if self.progress {
-                    // Every rank adds its finished items to one count; the first rank draws.
-                    let finished_on_all = RemoteCounter::new(group);
-                    watch = watch.map(|watch| watch.counting_into(finished_on_all, me == 0));
-                }
-                let shared = SplitShared {
-                    claims,
-                    watch: watch.map(Arc::new),
-                };
-                (None, Arc::new(shared))
-            }
-        };
+        let call = rank.begin(ranks, self.schedule.operation(), length);
+        let shared = self.join(&rank, &call, label);
         let watch = shared
             .watch
             .as_ref()
             .map(|watch| RankWatch::new(Arc::clone(watch), rank.rank));
+        let (me, size) = ranks.place(rank.rank, rank.size);
+        let (plan, stride) = self.plan(me, size, length, shared);
+        items
+            .share(plan, stride, rank.comm.abort_flag())
+            .watched(watch)
+    }
+
+    /// What the ranks of `call` share for this split, made once per process.
+    fn join(&self, rank: &RankContext, call: &Call, label: String) -> Arc<SplitShared> {
+        let comm = &*rank.comm;
+        let mut make = || -> Shared {
+            let next = match self.is_dynamic() {
+                true => comm.counter(call.ranks),
+                false => Box::new(LocalCounter::default()),
+            };
+            let watch = self.watch(comm, rank, call, label.clone());
+            Arc::new(SplitShared {
+                claims: Claims::on(next, call.length),
+                watch: watch.map(Arc::new),
+            })
+        };
+        let shared = comm.join(call, &mut make);
+        // Ranks that disagree on the operation were stopped by the backend: a split's round
+        // holds a split's state.
+        shared
+            .downcast::<SplitShared>()
+            .unwrap_or_else(|_| unreachable!("the round of a split holds its SplitShared"))
+    }
+
+    /// The watch of this process's ranks of the split, if anything is watched.
+    fn watch(
+        &self,
+        comm: &dyn Comm,
+        rank: &RankContext,
+        call: &Call,
+        label: String,
+    ) -> Option<SplitWatch> {
+        let members = call.ranks.range(rank.size);
+        let here = members.clone().filter(|&member| comm.hosts(member)).count();
+        let mut watch = SplitWatch::new(
+            label,
+            call.length,
+            here,
+            self.progress,
+            rank.observer.clone(),
+        )?;
+        if self.progress {
+            // Every rank adds its finished items to one count; the bar is drawn where the first
+            // rank of the split runs.
+            let drawn_here = comm.hosts(members.start);
+            watch =
+                watch.counting_into(comm.counter(call.ranks), drawn_here, here == members.len());
+        }
+        Some(watch)
+    }
+
+    /// Where rank `me` of `size` finds its indices, and their stride.
+    fn plan(
+        &self,
+        me: usize,
+        size: usize,
+        length: Option<usize>,
+        shared: Arc<SplitShared>,
+    ) -> (Plan, usize) {
+        let chunk = self.chunk.map_or(1, NonZeroUsize::get);
         let plan = match self.schedule {
             // One strided run: every size-th index from this rank's.
             Schedule::RoundRobin if chunk == 1 => {
-                return items
-                    .share(
-                        Plan::Single(Some(me..length.unwrap_or(usize::MAX))),
-                        size,
-                        world,
-                    )
-                    .watched(watch);
+                return (Plan::Single(Some(me..length.unwrap_or(usize::MAX))), size);
             }
             Schedule::RoundRobin => Plan::Dealt {
                 run: 0,
@@ -400,7 +409,7 @@ impl Split {
                 last_chunk: 0,
             },
         };
-        items.share(plan, 1, world).watched(watch)
+        (plan, 1)
     }
 }
 
@@ -417,10 +426,10 @@ enum Items<I: Iterator> {
 }
 
 impl<I: Iterator> Items<I> {
-    fn share(self, plan: Plan, stride: usize, world: Option<Arc<ThreadWorld>>) -> Share<I> {
+    fn share(self, plan: Plan, stride: usize, aborted: Option<Arc<AtomicBool>>) -> Share<I> {
         match self {
-            Items::Live(items) => Share::live(items, plan, stride, world),
-            Items::Collected(items) => Share::of_collected(items, plan, world),
+            Items::Live(items) => Share::live(items, plan, stride, aborted),
+            Items::Collected(items) => Share::of_collected(items, plan, aborted),
         }
     }
 }

@@ -2,12 +2,12 @@
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::SplitShared;
 use super::plan::{Sizer, Want, dealt_below};
-use crate::failure::{forget_failed_item, unwinding_through_item};
+use crate::failure::{forget_failed_item, stop, unwinding_through_item};
 use crate::observe::RankWatch;
-use crate::threads::ThreadWorld;
 
 /// Assignments this short are processed in one run, without timing it: round robin with small
 /// chunks asks for a new assignment every few items, and reading the clock each time would cost
@@ -55,8 +55,8 @@ pub struct Share<I: Iterator> {
     /// without a check on every item.
     run_sizer: Sizer,
     plan: Plan,
-    /// The world to check for an abort, when there are other ranks.
-    world: Option<Arc<ThreadWorld>>,
+    /// Set when another rank's failure aborts the world, where the backend has such a flag.
+    aborted: Option<Arc<AtomicBool>>,
     finished: bool,
     /// Progress, report and timeline, when asked for; told once per run.
     watch: Option<RankWatch>,
@@ -132,20 +132,20 @@ impl<I: Iterator> Share<I> {
         items: I,
         plan: Plan,
         stride: usize,
-        world: Option<Arc<ThreadWorld>>,
+        aborted: Option<Arc<AtomicBool>>,
     ) -> Self {
-        Share::new(Source::Live(items), plan, stride, world)
+        Share::new(Source::Live(items), plan, stride, aborted)
     }
 
     pub(crate) fn of_collected(
         items: CollectedItems<I>,
         plan: Plan,
-        world: Option<Arc<ThreadWorld>>,
+        aborted: Option<Arc<AtomicBool>>,
     ) -> Self {
-        Share::new(Source::Collected(items.0), plan, 1, world)
+        Share::new(Source::Collected(items.0), plan, 1, aborted)
     }
 
-    fn new(source: Source<I>, plan: Plan, stride: usize, world: Option<Arc<ThreadWorld>>) -> Self {
+    fn new(source: Source<I>, plan: Plan, stride: usize, aborted: Option<Arc<AtomicBool>>) -> Self {
         forget_failed_item();
         Share {
             source,
@@ -157,7 +157,7 @@ impl<I: Iterator> Share<I> {
             assigned: 0..0,
             run_sizer: Sizer::adaptive(),
             plan,
-            world,
+            aborted,
             finished: false,
             watch: None,
             untold: 0,
@@ -191,7 +191,6 @@ impl<I: Iterator> Share<I> {
 
     /// For a dynamic split, claims every item that no rank has claimed yet, so that the other
     /// ranks stop at their next claim.
-    #[cfg(feature = "mpi")]
     pub(crate) fn claim_the_rest(&mut self) {
         if let Plan::Claimed { shared, .. } = &self.plan {
             shared.claims.exhaust();
@@ -241,8 +240,10 @@ impl<I: Iterator> Share<I> {
         if self.finished {
             return false;
         }
-        if let Some(world) = &self.world {
-            world.check_aborted();
+        if let Some(aborted) = &self.aborted
+            && aborted.load(Ordering::Relaxed)
+        {
+            stop();
         }
         self.tell_watch();
         let finished_run = self.indices_in(self.run_start..self.end);

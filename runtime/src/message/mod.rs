@@ -1,5 +1,7 @@
 //! What can travel between ranks, and how a value is copied when several ranks must own it.
 
+pub(crate) mod wire;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -2,12 +2,11 @@
 
 use mpi::Count;
 use mpi::datatype::{Partition, PartitionMut};
+use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
-use super::wire;
+use crate::comm::{Call, Codec, Value};
 use crate::failure::misuse;
-use crate::message::Message;
-use mpi::topology::SimpleCommunicator;
 
 const ROOT: i32 = 0;
 
@@ -41,13 +40,14 @@ fn receive_buffer(counts: &[Count]) -> (Vec<u8>, Vec<Count>) {
 
 /// Cuts `bytes` into the pieces of `counts` and decodes each, but for piece `own`: that is the
 /// calling rank's `value`, moved in rather than decoded again.
-fn assemble<T: Message>(
+fn assemble(
     bytes: &[u8],
     counts: &[Count],
     own: usize,
-    value: T,
+    value: Value,
+    codec: Codec,
     operation: &str,
-) -> Vec<T> {
+) -> Vec<Value> {
     let mut value = Some(value);
     let mut start = 0;
     counts
@@ -60,14 +60,10 @@ fn assemble<T: Message>(
             if rank == own {
                 value.take().expect("one piece is this rank's")
             } else {
-                wire::decode(piece, operation)
+                codec.decode(piece, operation)
             }
         })
         .collect()
-}
-
-pub(crate) fn barrier(comm: &SimpleCommunicator) {
-    comm.barrier();
 }
 
 /// The main rank's bytes, on every rank.
@@ -81,30 +77,29 @@ fn broadcast_bytes(comm: &SimpleCommunicator, bytes: Option<Vec<u8>>, operation:
     bytes
 }
 
-pub(crate) fn broadcast<T: Message>(
+pub(crate) fn broadcast(
     comm: &SimpleCommunicator,
-    value: Option<T>,
+    value: Option<Value>,
+    codec: Codec,
     operation: &str,
-) -> T {
+) -> Value {
     if comm.rank() == ROOT {
-        let value = value.expect("checked by the caller");
-        broadcast_bytes(
-            comm,
-            Some(wire::encode(&value, operation).into_owned()),
-            operation,
-        );
+        let value = value.expect("the main rank passes its value");
+        let bytes = codec.encode(&*value, operation).into_owned();
+        broadcast_bytes(comm, Some(bytes), operation);
         value
     } else {
-        wire::decode(&broadcast_bytes(comm, None, operation), operation)
+        codec.decode(&broadcast_bytes(comm, None, operation), operation)
     }
 }
 
-pub(crate) fn gather<T: Message>(
+pub(crate) fn gather(
     comm: &SimpleCommunicator,
-    value: T,
+    value: Value,
+    codec: Codec,
     operation: &str,
-) -> Option<Vec<T>> {
-    let bytes = wire::encode(&value, operation);
+) -> Option<Vec<Value>> {
+    let bytes = codec.encode(&*value, operation);
     let root = comm.process_at_rank(ROOT);
     let mine = count(bytes.len(), operation);
     if comm.rank() != ROOT {
@@ -119,15 +114,24 @@ pub(crate) fn gather<T: Message>(
         let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
         root.gather_varcount_into_root(&bytes[..], &mut partition);
     }
-    Some(assemble(&all, &counts, ROOT as usize, value, operation))
+    drop(bytes);
+    Some(assemble(
+        &all,
+        &counts,
+        ROOT as usize,
+        value,
+        codec,
+        operation,
+    ))
 }
 
-pub(crate) fn all_gather<T: Message>(
+pub(crate) fn all_gather(
     comm: &SimpleCommunicator,
-    value: T,
+    value: Value,
+    codec: Codec,
     operation: &str,
-) -> Vec<T> {
-    let bytes = wire::encode(&value, operation);
+) -> Vec<Value> {
+    let bytes = codec.encode(&*value, operation);
     let mine = count(bytes.len(), operation);
     let mut counts = vec![0 as Count; comm.size() as usize];
     comm.all_gather_into(&mine, &mut counts[..]);
@@ -136,35 +140,30 @@ pub(crate) fn all_gather<T: Message>(
         let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
         comm.all_gather_varcount_into(&bytes[..], &mut partition);
     }
-    assemble(&all, &counts, comm.rank() as usize, value, operation)
+    drop(bytes);
+    assemble(&all, &counts, comm.rank() as usize, value, codec, operation)
 }
 
 /// Sends `parts[r]`, given by the main rank, to rank `r`; returns this rank's part.
-pub(crate) fn scatter<T: Message>(
+pub(crate) fn scatter(
     comm: &SimpleCommunicator,
-    parts: Option<Vec<Vec<T>>>,
+    parts: Option<Vec<Value>>,
+    codec: Codec,
     operation: &str,
-) -> Vec<T> {
+) -> Value {
     let root = comm.process_at_rank(ROOT);
     let mut mine_count: Count = 0;
     if comm.rank() != ROOT {
         root.scatter_into(&mut mine_count);
         let mut bytes = vec![0u8; mine_count as usize];
         root.scatter_varcount_into(&mut bytes[..]);
-        return wire::decode(&bytes, operation);
+        return codec.decode(&bytes, operation);
     }
-    let mut parts = parts.expect("the main rank passes the parts");
-    let own = std::mem::take(&mut parts[0]);
-    let encoded: Vec<Vec<u8>> = parts
-        .iter()
-        .enumerate()
-        .map(|(to, part)| {
-            if to == 0 {
-                Vec::new()
-            } else {
-                wire::encode(part, operation).into_owned()
-            }
-        })
+    let mut parts = parts.expect("the main rank passes the parts").into_iter();
+    let own = parts.next().expect("one part per rank");
+    // The main rank's own part stays here: it sends nothing to itself.
+    let encoded: Vec<Vec<u8>> = std::iter::once(Vec::new())
+        .chain(parts.map(|part| codec.encode(&*part, operation).into_owned()))
         .collect();
     let counts: Vec<Count> = encoded
         .iter()
@@ -179,32 +178,16 @@ pub(crate) fn scatter<T: Message>(
     own
 }
 
-/// Checks that every rank's iterable has the same length, where the lengths are known.
-pub(crate) fn check_lengths(
-    comm: &SimpleCommunicator,
-    length: Option<usize>,
-    operation: &str,
-    call: u64,
-) {
-    let mine = length.map_or(u64::MAX, |length| length as u64);
+/// Checks that every rank's iterable has the same length as this rank's (`call.length`, where
+/// unknown lengths count as one more length).
+pub(crate) fn check_lengths(comm: &SimpleCommunicator, call: &Call) {
+    const UNKNOWN: u64 = u64::MAX;
+    let mine = call.length.map_or(UNKNOWN, |length| length as u64);
     let mut all = vec![0u64; comm.size() as usize];
     comm.all_gather_into(&mine, &mut all[..]);
     let Some(other) = all.iter().position(|&theirs| theirs != mine) else {
         return;
     };
-    let describe = |length: u64| {
-        if length == u64::MAX {
-            "an iterable of unknown length".to_owned()
-        } else {
-            format!("{length} items")
-        }
-    };
-    misuse(format!(
-        "the iterables of {operation} #{call} differ between ranks: rank {} has {}, rank {other} \
-         has {}. Every rank must build the same iterable (only indices travel); build it from \
-         data every rank has, or broadcast it first",
-        comm.rank(),
-        describe(mine),
-        describe(all[other])
-    ))
+    let theirs = (all[other] != UNKNOWN).then_some(all[other] as usize);
+    misuse(call.length_mismatch(call.ranks.first() + other, theirs))
 }

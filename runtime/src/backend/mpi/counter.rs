@@ -14,69 +14,44 @@
 
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use mpi::ffi;
 use mpi::raw::AsRaw;
+use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::*;
 
-use mpi::topology::{Communicator, SimpleCommunicator};
+use crate::comm::Counter;
 
 /// The rank that holds the counter.
 const HOLDER: i32 = 0;
 
 pub(crate) struct RemoteCounter {
     window: ffi::MPI_Win,
-    /// The communicator of the ranks that share the counter, which outlives it.
-    comm: ffi::MPI_Comm,
+    /// The communicator of the ranks that share the counter: held, so that it outlives the
+    /// window whatever outlives the world (a split's iterator returned out of it).
+    comm: Arc<SimpleCommunicator>,
     /// The counter itself, when it lies in memory this process shares with the holder.
     shared: Option<*const AtomicU64>,
 }
 
 impl RemoteCounter {
     /// Creates the counter, at 0; a collective call of every rank of `comm`.
-    pub(crate) fn new(comm: &SimpleCommunicator) -> Self {
+    pub(crate) fn new(comm: &Arc<SimpleCommunicator>) -> Self {
         let holder = comm.rank() == HOLDER;
         let one_node = comm.split_shared(0).size() == comm.size();
-        let size = if holder {
-            std::mem::size_of::<u64>()
-        } else {
-            0
-        };
-        let mut base: *mut u64 = std::ptr::null_mut();
-        let mut window = MaybeUninit::<ffi::MPI_Win>::uninit();
-        // SAFETY: MPI allocates `size` bytes (8 on the holder, none elsewhere) and writes the
-        // base address and the window handle; the holder sets the counter to 0 before the
-        // barrier below, and no rank touches it before then.
-        let (window, shared) = unsafe {
-            let allocate = if one_node {
-                ffi::MPI_Win_allocate_shared
-            } else {
-                ffi::MPI_Win_allocate
-            };
-            allocate(
-                size as ffi::MPI_Aint,
-                std::mem::size_of::<u64>() as i32,
-                ffi::RSMPI_INFO_NULL,
-                comm.as_raw(),
-                (&mut base as *mut *mut u64).cast::<c_void>(),
-                window.as_mut_ptr(),
-            );
-            let window = window.assume_init();
-            let shared = if one_node {
-                let mut holder_base: *mut u64 = std::ptr::null_mut();
-                let (mut bytes, mut unit): (ffi::MPI_Aint, i32) = (0, 0);
-                ffi::MPI_Win_shared_query(
-                    window,
-                    HOLDER,
-                    &mut bytes,
-                    &mut unit,
-                    (&mut holder_base as *mut *mut u64).cast::<c_void>(),
-                );
+        let (window, base) = allocate(comm, holder, one_node);
+        // SAFETY: `window` was just allocated over `comm`, with 8 bytes at `base` on the
+        // holder; the holder sets the counter to 0 before the barrier below, and no rank touches
+        // it before then.
+        let shared = unsafe {
+            if one_node {
+                let counter = holder_address(window);
                 if holder {
-                    holder_base.write(0);
+                    counter.write(0);
                 }
-                Some(holder_base.cast_const().cast::<AtomicU64>())
+                Some(counter.cast_const().cast::<AtomicU64>())
             } else {
                 if holder {
                     base.write(0);
@@ -85,28 +60,18 @@ impl RemoteCounter {
                 // are then single atomic operations, flushed at once.
                 ffi::MPI_Win_lock_all(0, window);
                 None
-            };
-            (window, shared)
+            }
         };
         comm.barrier();
         RemoteCounter {
             window,
-            comm: comm.as_raw(),
+            comm: Arc::clone(comm),
             shared,
         }
     }
 
-    /// Waits until every rank that shares the counter has come here: their additions are then
-    /// all done.
-    pub(crate) fn barrier(&self) {
-        // SAFETY: the communicator outlives the counter; every rank that shares it calls this.
-        unsafe {
-            ffi::MPI_Barrier(self.comm);
-        }
-    }
-
     /// Adds `count` and returns the value before.
-    pub(crate) fn fetch_add(&self, count: usize) -> usize {
+    fn add(&self, count: usize) -> usize {
         if let Some(counter) = self.shared {
             // SAFETY: the holder's 8 bytes of the shared window, which lives until drop.
             return unsafe { &*counter }.fetch_add(count as u64, Ordering::AcqRel) as usize;
@@ -130,17 +95,17 @@ impl RemoteCounter {
     }
 
     /// Sets the counter to `new` if it is `current`; returns the value found.
-    pub(crate) fn compare_exchange(&self, current: usize, new: usize) -> Result<usize, usize> {
+    fn swap_if(&self, current: usize, new: usize) -> Result<usize, usize> {
         let (expected, replacement) = (current as u64, new as u64);
         if let Some(counter) = self.shared {
-            // SAFETY: as in `fetch_add`.
+            // SAFETY: as in `add`.
             return unsafe { &*counter }
                 .compare_exchange(expected, replacement, Ordering::AcqRel, Ordering::Acquire)
                 .map(|found| found as usize)
                 .map_err(|found| found as usize);
         }
         let mut found: u64 = 0;
-        // SAFETY: as in `fetch_add`.
+        // SAFETY: as in `add`.
         unsafe {
             ffi::MPI_Compare_and_swap(
                 (&replacement as *const u64).cast::<c_void>(),
@@ -161,9 +126,79 @@ impl RemoteCounter {
     }
 }
 
-// SAFETY: the window handle is a plain MPI handle, and MPI is initialized for calls from any
-// thread, one at a time (`Threading::Serialized`); a rank's split runs on the rank's thread. The
-// shared counter is an atomic in memory that stays mapped until the window is freed in `drop`.
+impl Counter for RemoteCounter {
+    fn load(&self) -> usize {
+        self.add(0)
+    }
+
+    fn fetch_add(&self, count: usize) -> usize {
+        self.add(count)
+    }
+
+    fn compare_exchange(&self, current: usize, new: usize) -> Result<usize, usize> {
+        self.swap_if(current, new)
+    }
+
+    fn settle(&self) {
+        self.comm.barrier();
+    }
+}
+
+/// A window over `comm` with one `u64` on the holder and nothing elsewhere, in memory that the
+/// ranks share where `one_node`; returns it with this rank's base address.
+fn allocate(comm: &SimpleCommunicator, holder: bool, one_node: bool) -> (ffi::MPI_Win, *mut u64) {
+    let size = if holder {
+        std::mem::size_of::<u64>()
+    } else {
+        0
+    };
+    let mut base: *mut u64 = std::ptr::null_mut();
+    let mut window = MaybeUninit::<ffi::MPI_Win>::uninit();
+    let allocate = if one_node {
+        ffi::MPI_Win_allocate_shared
+    } else {
+        ffi::MPI_Win_allocate
+    };
+    // SAFETY: a collective call of every rank of `comm`, which is valid; MPI allocates `size`
+    // bytes and writes their address to `base` and the new window's handle to `window`.
+    unsafe {
+        allocate(
+            size as ffi::MPI_Aint,
+            std::mem::size_of::<u64>() as i32,
+            ffi::RSMPI_INFO_NULL,
+            comm.as_raw(),
+            (&mut base as *mut *mut u64).cast::<c_void>(),
+            window.as_mut_ptr(),
+        );
+        (window.assume_init(), base)
+    }
+}
+
+/// Where the holder's `u64` of a shared-memory window lies in this process's memory.
+///
+/// # Safety
+/// `window` is a live window made by `MPI_Win_allocate_shared`.
+unsafe fn holder_address(window: ffi::MPI_Win) -> *mut u64 {
+    let mut address: *mut u64 = std::ptr::null_mut();
+    let (mut bytes, mut unit): (ffi::MPI_Aint, i32) = (0, 0);
+    // SAFETY: `window` is a live shared-memory window (the caller's promise); MPI writes the
+    // holder's segment size, unit and address into the three locals.
+    unsafe {
+        ffi::MPI_Win_shared_query(
+            window,
+            HOLDER,
+            &mut bytes,
+            &mut unit,
+            (&mut address as *mut *mut u64).cast::<c_void>(),
+        );
+    }
+    address
+}
+
+// SAFETY: the window and communicator handles are plain MPI handles, and MPI is initialized for
+// calls from any thread, one at a time (`Threading::Serialized`): a process of the MPI backend
+// is one rank, and its splits run on that rank's thread. The shared counter is an atomic in
+// memory that stays mapped until the window is freed in `drop`.
 unsafe impl Send for RemoteCounter {}
 // SAFETY: as above; `fetch_add` and `compare_exchange` on the shared counter are atomic.
 unsafe impl Sync for RemoteCounter {}

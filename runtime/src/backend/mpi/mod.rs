@@ -1,0 +1,182 @@
+//! The MPI backend: every rank is an MPI process, as started by `mpiexec` or `srun`.
+//!
+//! The world is a duplicate of `MPI_COMM_WORLD`, so that dlp's messages never meet the
+//! program's own. Collectives map onto MPI's (bcast, gatherv, allgatherv, scatterv); numbers
+//! travel as their bytes and other values through postcard. The dynamic splits claim
+//! chunks from a counter in an MPI window on the main rank (`counter`), so that every rank works
+//! and none waits on a manager. Maps send their results to the main rank (`map`).
+
+mod collectives;
+mod counter;
+mod map;
+
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Once};
+
+use mpi::collective::CommunicatorCollectives;
+use mpi::topology::{Color, Communicator, SimpleCommunicator};
+
+use crate::comm::{Call, Codec, Comm, Counter, ResultChannel, Shared, Value};
+use crate::config::Watch;
+use crate::context::{self, RankContext};
+use crate::failure::{Failure, run_guarded};
+use crate::observe::{Observer, Seen};
+use crate::ranks::Ranks;
+use counter::RemoteCounter;
+use map::MpiResults;
+
+/// This process's rank in the world of MPI processes.
+struct MpiRank {
+    /// A duplicate of `MPI_COMM_WORLD`, so that dlp's messages never meet the program's own;
+    /// shared with the counters that outlive a split.
+    comm: Arc<SimpleCommunicator>,
+    /// The ranks but the main one, for the loops of `#[worker_only]` functions; `None` on the
+    /// main rank.
+    workers: Option<Arc<SimpleCommunicator>>,
+    rank: usize,
+    size: usize,
+}
+
+impl MpiRank {
+    /// The communicator of `ranks`, on a rank that is one of them.
+    fn group(&self, ranks: Ranks) -> &Arc<SimpleCommunicator> {
+        match ranks {
+            Ranks::All | Ranks::Main => &self.comm,
+            Ranks::Workers => self
+                .workers
+                .as_ref()
+                .expect("only worker ranks run the loops of #[worker_only] functions"),
+        }
+    }
+}
+
+impl Comm for MpiRank {
+    fn barrier(&self, call: &Call) {
+        self.group(call.ranks).barrier();
+    }
+
+    fn gather(&self, call: &Call, value: Value, codec: Codec) -> Option<Vec<Value>> {
+        collectives::gather(self.group(call.ranks), value, codec, call.operation)
+    }
+
+    fn all_gather(&self, call: &Call, value: Value, codec: Codec) -> Vec<Value> {
+        collectives::all_gather(self.group(call.ranks), value, codec, call.operation)
+    }
+
+    fn broadcast(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
+        collectives::broadcast(self.group(call.ranks), value, codec, call.operation)
+    }
+
+    fn scatter(&self, call: &Call, parts: Option<Vec<Value>>, codec: Codec) -> Value {
+        collectives::scatter(self.group(call.ranks), parts, codec, call.operation)
+    }
+
+    fn join(&self, call: &Call, make: &mut dyn FnMut() -> Shared) -> Shared {
+        collectives::check_lengths(self.group(call.ranks), call);
+        make()
+    }
+
+    fn counter(&self, ranks: Ranks) -> Box<dyn Counter> {
+        Box::new(RemoteCounter::new(self.group(ranks)))
+    }
+
+    fn results(&self, call: &Call) -> Box<dyn ResultChannel> {
+        Box::new(MpiResults::new(Arc::clone(&self.comm), call.number))
+    }
+
+    fn hosts(&self, rank: usize) -> bool {
+        rank == self.rank
+    }
+
+    fn abort_flag(&self) -> Option<Arc<AtomicBool>> {
+        None // a failing rank ends the whole job with MPI_Abort
+    }
+}
+
+static INIT: Once = Once::new();
+
+/// Initializes MPI once per process, and finalizes it when the process exits.
+fn initialize() {
+    INIT.call_once(|| {
+        let Some((universe, _threading)) =
+            mpi::initialize_with_threading(mpi::Threading::Serialized)
+        else {
+            return; // initialized by the program itself; it finalizes too
+        };
+        // The world lives as long as the process: finalize at exit, after `main` returns.
+        std::mem::forget(universe);
+        extern "C" fn finalize() {
+            // SAFETY: MPI was initialized above and is finalized once, at exit.
+            unsafe {
+                mpi::ffi::MPI_Finalize();
+            }
+        }
+        // SAFETY: registering a plain `extern "C" fn` with the C runtime.
+        unsafe {
+            libc::atexit(finalize);
+        }
+    });
+}
+
+/// Runs `body` as this process's rank and returns its result; a panic is reported with its
+/// rank and item and ends the whole job (`MPI_Abort`), so that no rank is left waiting. What
+/// `watch` asks for is sent to the main rank when the world ends.
+pub(crate) fn launch<R>(watch: &Watch, body: &impl Fn() -> R) -> Result<R, Failure> {
+    initialize();
+    let world = Rc::new(world());
+    if world.size == 1 {
+        return super::solo::launch(watch, body);
+    }
+    let observer = Observer::new(watch, world.size, true);
+    let comm: Rc<dyn Comm> = Rc::clone(&world) as Rc<dyn Comm>;
+    let entered = context::enter(RankContext::new(
+        world.rank,
+        world.size,
+        comm,
+        observer.clone(),
+    ));
+    let result = match run_guarded(world.rank, world.size, body) {
+        Ok(result) => result,
+        Err(Some(_reported)) => world.comm.abort(101),
+        Err(None) => unreachable!("an MPI rank is stopped by MPI_Abort, never by unwinding"),
+    };
+    drop(entered);
+    if let Some(observer) = observer {
+        observer.end_world(|seen| {
+            let seen = Box::new(seen) as Value;
+            let all = collectives::gather(
+                &world.comm,
+                seen,
+                Codec::of::<Seen>(),
+                "the end of the world",
+            )?;
+            Some(
+                all.into_iter()
+                    .map(|seen| *seen.downcast().expect("seen"))
+                    .collect(),
+            )
+        });
+    }
+    Ok(result)
+}
+
+/// This process's rank in a new world of every process of the job.
+fn world() -> MpiRank {
+    let comm = SimpleCommunicator::world().duplicate();
+    let rank = comm.rank();
+    let workers = comm.split_by_color(if rank == 0 {
+        Color::undefined()
+    } else {
+        Color::with_value(1)
+    });
+    // Every process starts its clock after this, once the others arrived, so that the
+    // timelines of all ranks share one origin.
+    comm.barrier();
+    MpiRank {
+        rank: rank as usize,
+        size: comm.size() as usize,
+        comm: Arc::new(comm),
+        workers: workers.map(Arc::new),
+    }
+}

@@ -1,0 +1,272 @@
+//! The threads backend: the ranks of a world are OS threads of one process, and values move
+//! between them without being encoded.
+
+mod board;
+mod results;
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::thread;
+
+use crate::comm::{Call, Codec, Comm, Counter, LocalCounter, ResultChannel, Shared, Value};
+use crate::config::Watch;
+use crate::context::{self, RankContext};
+use crate::failure::{Failure, run_guarded};
+use crate::observe::Observer;
+use crate::ranks::Ranks;
+use board::{Board, Step};
+use results::{Results, ThreadResults};
+
+/// Something that blocks outside the board (a map's result queue) and must be woken on abort.
+trait Wake: Send + Sync {
+    fn wake(&self);
+}
+
+/// What the rank-threads of one world share.
+struct ThreadWorld {
+    size: usize,
+    observer: Option<Arc<Observer>>,
+    board: Board,
+    aborted: Arc<AtomicBool>,
+    failure: Mutex<Option<Failure>>,
+    sleepers: Mutex<Vec<Weak<dyn Wake>>>,
+}
+
+impl ThreadWorld {
+    fn new(size: usize, observer: Option<Arc<Observer>>) -> Self {
+        ThreadWorld {
+            size,
+            observer,
+            board: Board::new(size),
+            aborted: Arc::new(AtomicBool::new(false)),
+            failure: Mutex::new(None),
+            sleepers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Ends the world: records the first failure and wakes every rank, wherever it waits.
+    fn abort(&self, failure: Failure) {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(failure);
+        self.aborted.store(true, Ordering::SeqCst);
+        self.board.abort();
+        let sleepers =
+            std::mem::take(&mut *self.sleepers.lock().unwrap_or_else(PoisonError::into_inner));
+        for sleeper in sleepers.iter().filter_map(Weak::upgrade) {
+            sleeper.wake();
+        }
+    }
+
+    /// Registers something to wake when the world aborts.
+    fn on_abort(&self, sleeper: Weak<dyn Wake>) {
+        let mut sleepers = self.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
+        sleepers.retain(|sleeper| sleeper.strong_count() > 0);
+        sleepers.push(sleeper);
+    }
+}
+
+/// One rank-thread's view of its world.
+struct ThreadRank {
+    world: Arc<ThreadWorld>,
+    rank: usize,
+}
+
+impl ThreadRank {
+    /// Moves every rank's value to rank 0, in rank order.
+    fn gather_values(&self, call: &Call, value: Value) -> Option<Vec<Value>> {
+        let (rank, is_root) = (self.rank, self.rank == 0);
+        self.world.board.meet(
+            call,
+            Step::First,
+            |round| round.sent[rank] = Some(value),
+            |round| !is_root || round.sent.iter().all(Option::is_some),
+            |round| {
+                is_root.then(|| {
+                    let sent = round.sent.iter_mut();
+                    sent.map(|slot| slot.take().expect("every rank sent"))
+                        .collect()
+                })
+            },
+        )
+    }
+
+    /// Moves `parts[r]`, given by rank 0, to rank `r` in round `step`; returns this rank's part.
+    fn distribute(&self, call: &Call, step: Step, parts: Option<Vec<Value>>) -> Value {
+        let rank = self.rank;
+        self.world.board.meet(
+            call,
+            step,
+            |round| {
+                for (slot, part) in round.inbox.iter_mut().zip(parts.into_iter().flatten()) {
+                    *slot = Some(part);
+                }
+            },
+            |round| round.inbox[rank].is_some(),
+            |round| round.inbox[rank].take().expect("ready"),
+        )
+    }
+
+    /// The main rank's `values`, on every rank, in round `step`: it keeps its own, and the
+    /// others decode copies of one encoding of each (a `Message` need not be `Clone`).
+    fn copy_to_all(
+        &self,
+        call: &Call,
+        step: Step,
+        values: Option<Vec<Value>>,
+        codec: Codec,
+    ) -> Vec<Value> {
+        let Some(values) = values else {
+            let copies = self.distribute(call, step, None);
+            let copies = copies
+                .downcast::<Arc<Vec<Vec<u8>>>>()
+                .expect("the main rank sends encoded copies");
+            let decode = |bytes: &Vec<u8>| codec.decode(bytes, call.operation);
+            return copies.iter().map(decode).collect();
+        };
+        let encode = |value: &Value| codec.encode(&**value, call.operation).into_owned();
+        let copies = Arc::new(values.iter().map(encode).collect::<Vec<_>>());
+        let parts = (0..self.world.size).map(|_| Box::new(Arc::clone(&copies)) as Value);
+        self.distribute(call, step, Some(parts.collect()));
+        values
+    }
+}
+
+impl Comm for ThreadRank {
+    fn barrier(&self, call: &Call) {
+        self.world
+            .board
+            .meet(call, Step::First, |_| {}, board::Round::all_entered, |_| ());
+    }
+
+    fn gather(&self, call: &Call, value: Value, _codec: Codec) -> Option<Vec<Value>> {
+        self.gather_values(call, value)
+    }
+
+    fn all_gather(&self, call: &Call, value: Value, codec: Codec) -> Vec<Value> {
+        let gathered = self.gather_values(call, value);
+        self.copy_to_all(call, Step::Second, gathered, codec)
+    }
+
+    fn broadcast(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
+        let value = value.filter(|_| self.rank == 0).map(|value| vec![value]);
+        let mut values = self.copy_to_all(call, Step::First, value, codec);
+        values.pop().expect("one value")
+    }
+
+    fn scatter(&self, call: &Call, parts: Option<Vec<Value>>, _codec: Codec) -> Value {
+        self.distribute(call, Step::First, parts.filter(|_| self.rank == 0))
+    }
+
+    fn join(&self, call: &Call, make: &mut dyn FnMut() -> Shared) -> Shared {
+        self.world.board.meet(
+            call,
+            Step::First,
+            |round| {
+                round.shared.get_or_insert_with(make);
+            },
+            |_| true,
+            |round| Arc::clone(round.shared.as_ref().expect("made on arrival")),
+        )
+    }
+
+    fn counter(&self, _ranks: Ranks) -> Box<dyn Counter> {
+        Box::new(LocalCounter::default())
+    }
+
+    fn results(&self, call: &Call) -> Box<dyn ResultChannel> {
+        let workers = self.world.size - 1;
+        let shared = self.join(call, &mut || Arc::new(Results::new(workers)));
+        let results = shared
+            .downcast::<Results>()
+            .expect("a map's round shares its results");
+        if self.rank == 0 {
+            let sleeper: Weak<dyn Wake> = Arc::downgrade(&results) as Weak<dyn Wake>;
+            self.world.on_abort(sleeper);
+        }
+        Box::new(ThreadResults::new(results, Arc::clone(&self.world.aborted)))
+    }
+
+    fn hosts(&self, _rank: usize) -> bool {
+        true
+    }
+
+    fn abort_flag(&self) -> Option<Arc<AtomicBool>> {
+        Some(Arc::clone(&self.world.aborted))
+    }
+}
+
+/// Runs `body` on `size` rank-threads, rank 0 on the calling thread, and returns rank 0's result,
+/// or the first failure.
+pub(crate) fn launch<R, F: Fn() -> R + Sync>(
+    size: usize,
+    watch: &Watch,
+    body: &F,
+) -> Result<R, Failure> {
+    let observer = Observer::new(watch, size, false);
+    let world = Arc::new(ThreadWorld::new(size, observer.clone()));
+    let main_result = thread::scope(|scope| {
+        for rank in 1..size {
+            let world_of_rank = Arc::clone(&world);
+            let spawned = rank_thread(rank).spawn_scoped(scope, move || {
+                run_rank(&world_of_rank, rank, body);
+            });
+            if let Err(error) = spawned {
+                let message = format!("could not start the thread of rank {rank}: {error}");
+                world.abort(Failure::new(rank, None, &message));
+                return None;
+            }
+        }
+        run_rank(&world, 0, body)
+    });
+    if let Some(observer) = observer {
+        observer.end_world(|seen| Some(vec![seen]));
+    }
+    let failure = world
+        .failure
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    match (failure, main_result) {
+        (None, Some(result)) => Ok(result),
+        (Some(failure), _) => Err(failure),
+        (None, None) => unreachable!("rank 0 only stops when another rank failed"),
+    }
+}
+
+fn rank_thread(rank: usize) -> thread::Builder {
+    let builder = thread::Builder::new().name(format!("dlp-rank-{rank}"));
+    // The body of `main` runs on these threads: give them the main thread's usual 8 MiB rather
+    // than the 2 MiB of a spawned thread, unless the user chose a size.
+    if std::env::var_os("RUST_MIN_STACK").is_some() {
+        builder
+    } else {
+        builder.stack_size(8 << 20)
+    }
+}
+
+fn run_rank<R>(world: &Arc<ThreadWorld>, rank: usize, body: &impl Fn() -> R) -> Option<R> {
+    let comm = Rc::new(ThreadRank {
+        world: Arc::clone(world),
+        rank,
+    });
+    let _rank = context::enter(RankContext::new(
+        rank,
+        world.size,
+        comm,
+        world.observer.clone(),
+    ));
+    match run_guarded(rank, world.size, body) {
+        Ok(result) => {
+            world.board.mark_returned(rank);
+            Some(result)
+        }
+        Err(Some(failure)) => {
+            world.abort(failure);
+            None
+        }
+        Err(None) => None,
+    }
+}

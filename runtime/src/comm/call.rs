@@ -1,0 +1,116 @@
+//! One collective call of one rank, and what is wrong when the ranks' calls disagree.
+//!
+//! Ranks match their calls by number, the way MPI matches collectives by call order: the n-th
+//! call of a group on one rank meets the n-th call of that group on every other. The numbers
+//! are handed out in one place, [`RankContext::begin`](crate::context::RankContext::begin), and
+//! every message that explains a mismatch is written here.
+
+use crate::ranks::Ranks;
+
+/// A collective call (splits and maps included) as a rank makes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Call {
+    /// The group that makes the call.
+    pub(crate) ranks: Ranks,
+    /// How many calls of the group this rank made before.
+    pub(crate) number: u64,
+    /// The public name of the operation: `gather`, `split_managed`, ...
+    pub(crate) operation: &'static str,
+    /// The world rank that makes it.
+    pub(crate) rank: usize,
+    /// For a split or map, the length of its iterable where it is known.
+    pub(crate) length: Option<usize>,
+}
+
+/// The end of every message about ranks that disagree: what the rule is.
+const SAME_CALLS: &str = "Every rank must make the same collective calls (splits and maps \
+                          included) in the same order";
+
+impl Call {
+    /// Why `other`, the same call number on another rank, cannot meet this call; `None` if it
+    /// can. Lengths are compared where both are known.
+    pub(crate) fn mismatch(&self, other: &Call) -> Option<String> {
+        if self.operation != other.operation {
+            return Some(format!(
+                "collective #{} does not match across ranks: rank {} called {}, rank {} called \
+                 {}. {SAME_CALLS}",
+                self.number, self.rank, self.operation, other.rank, other.operation
+            ));
+        }
+        match (self.length, other.length) {
+            (Some(mine), Some(theirs)) if mine != theirs => {
+                Some(self.length_mismatch(other.rank, other.length))
+            }
+            _ => None,
+        }
+    }
+
+    /// The message for iterables of different lengths: this rank's, and `theirs` on rank
+    /// `other` (`None`: an iterable of unknown length).
+    pub(crate) fn length_mismatch(&self, other: usize, theirs: Option<usize>) -> String {
+        let describe = |length: Option<usize>| match length {
+            Some(length) => format!("{length} items"),
+            None => "an iterable of unknown length".to_owned(),
+        };
+        format!(
+            "the iterables of {} #{} differ between ranks: rank {} has {}, rank {other} has {}. \
+             Every rank must build the same iterable (only indices travel); build it from data \
+             every rank has, or broadcast it first",
+            self.operation,
+            self.number,
+            self.rank,
+            describe(self.length),
+            describe(theirs)
+        )
+    }
+
+    /// The message for a rank left waiting in this call by rank `absent`, which has returned
+    /// from the world without making it.
+    pub(crate) fn absent(&self, absent: usize) -> String {
+        format!(
+            "rank {} waits in {} (collective #{}), but rank {absent} has already returned from \
+             the world without calling it. {SAME_CALLS}",
+            self.rank, self.operation, self.number
+        )
+    }
+
+    /// The message for ranks that called this operation with values of different types.
+    pub(crate) fn type_mismatch(&self, expected: &str) -> String {
+        format!(
+            "the ranks called {} (collective #{}) with different types; rank {} expected `{expected}`",
+            self.operation, self.number, self.rank
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(rank: usize, operation: &'static str, length: Option<usize>) -> Call {
+        Call {
+            ranks: Ranks::All,
+            number: 3,
+            operation,
+            rank,
+            length,
+        }
+    }
+
+    #[test]
+    fn calls_match_when_operation_and_known_lengths_agree() {
+        let split = call(0, "split_block", Some(10));
+        assert_eq!(split.mismatch(&call(1, "split_block", Some(10))), None);
+        assert_eq!(split.mismatch(&call(1, "split_block", None)), None);
+        let other = split.mismatch(&call(2, "gather", None)).unwrap();
+        assert!(other.starts_with(
+            "collective #3 does not match across ranks: rank 0 called split_block, rank 2 called \
+             gather."
+        ));
+        let shorter = split.mismatch(&call(1, "split_block", Some(9))).unwrap();
+        assert!(shorter.starts_with(
+            "the iterables of split_block #3 differ between ranks: rank 0 has 10 items, rank 1 \
+             has 9 items."
+        ));
+    }
+}

@@ -1,0 +1,93 @@
+//! The progress bar of a split: hidden until the split has run for a while, then drawn on
+//! stderr at most 20 times a second, and never when stderr is not a terminal.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+/// How long a split runs before its progress bar appears, so that short loops print nothing.
+const BAR_DELAY: Duration = Duration::from_millis(200);
+
+pub(super) struct Bar {
+    bar: ProgressBar,
+    started: Instant,
+    shown: AtomicBool,
+}
+
+impl Bar {
+    /// The bar of split `label` (`operation at file:line`) over `length` items.
+    pub(super) fn new(label: &str, length: Option<usize>) -> Bar {
+        // On the bar, the file without its folders: a terminal line has little room.
+        let prefix = match label.rsplit_once(" at ") {
+            Some((operation, place)) => {
+                let file = place.rsplit(['/', '\\']).next().unwrap_or(place);
+                format!("{operation} at {file}")
+            }
+            None => label.to_owned(),
+        };
+        Bar {
+            bar: hidden_bar(&prefix, length),
+            started: Instant::now(),
+            shown: AtomicBool::new(false),
+        }
+    }
+
+    /// `items` more are finished.
+    pub(super) fn advance(&self, items: usize) {
+        self.bar.inc(items as u64);
+        self.show_when_due();
+    }
+
+    /// `finished` items are finished in all.
+    pub(super) fn set(&self, finished: usize) {
+        self.bar.set_position(finished as u64);
+        self.show_when_due();
+    }
+
+    /// Leaves the bar as it is, on a line of its own: finished, or abandoned after a failure.
+    pub(super) fn end(&self, failed: bool) {
+        if failed {
+            self.bar.abandon();
+        } else {
+            self.bar.finish();
+        }
+        if !self.bar.is_hidden() {
+            // The cursor stays at the bar's end otherwise.
+            eprintln!();
+        }
+    }
+
+    fn show_when_due(&self) {
+        if !self.shown.load(Ordering::Relaxed)
+            && self.started.elapsed() >= BAR_DELAY
+            && !self.shown.swap(true, Ordering::AcqRel)
+        {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+}
+
+fn hidden_bar(prefix: &str, length: Option<usize>) -> ProgressBar {
+    let (bar, template) = match length {
+        Some(length) => (
+            ProgressBar::with_draw_target(Some(length as u64), ProgressDrawTarget::hidden()),
+            "{prefix} {wide_bar} {pos}/{len} items, {rate}, ETA {eta}",
+        ),
+        None => (
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
+            "{prefix} {spinner} {pos} items, {rate}, {elapsed}",
+        ),
+    };
+    let style = ProgressStyle::with_template(template)
+        .expect("a valid template")
+        .with_key(
+            "rate",
+            |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{:.0} items/s", state.per_sec());
+            },
+        );
+    bar.set_style(style);
+    bar.set_prefix(prefix.to_owned());
+    bar
+}
