@@ -12,13 +12,12 @@ mod common;
 #[cfg(feature = "mpi")]
 mod on_mpi {
     use crate::common::every_split;
-    use std::path::PathBuf;
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+    use crate::common::runner::{self, Check, Outcome, check, expect};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::time::Duration;
 
     use dlp::Split;
-
-    const HANG_LIMIT: Duration = Duration::from_secs(60);
 
     /// What a scenario prints; run by every rank of an MPI job.
     pub fn child(scenario: &str) {
@@ -121,6 +120,12 @@ mod on_mpi {
                     }
                 }
             }
+            "share-outlives-world" => {
+                // A watched managed split returned out of its world: its counters keep their
+                // communicator, and every process drops the share at the same point.
+                let share = dlp::run(|| dlp::Split::managed().progress().over(0..100u32));
+                println!("process {} took {}", dlp::rank(), share.count());
+            }
             "early-return" => {
                 /// Rank 1 returns from inside the loop at its first item; the others go on.
                 fn first_multiple_of_seven(split: Split) -> Option<u64> {
@@ -178,47 +183,22 @@ mod on_mpi {
         };
     }
 
-    pub struct Outcome {
-        pub code: Option<i32>,
-        pub stdout: String,
-        pub stderr: String,
-    }
-
-    /// Runs `program` under `mpiexec -n ranks`, failing the test if it does not end in time.
-    pub fn mpiexec(ranks: usize, program: &PathBuf, env: &[(&str, &str)]) -> Outcome {
-        let mut child = Command::new("mpiexec")
+    /// Runs `program` under `mpiexec -n ranks`, failing the check if it does not end in time.
+    pub fn mpiexec(ranks: usize, program: &Path, env: &[(&str, &str)]) -> Outcome {
+        let mut command = Command::new("mpiexec");
+        command
             .arg("-n")
             .arg(ranks.to_string())
             .arg(program)
             .env_remove("DLP_THREADS")
             .env_remove("DLP_BACKEND")
             .env_remove("RUST_BACKTRACE")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mpiexec starts (is MPI installed?)");
-        let started = Instant::now();
-        while child
-            .try_wait()
-            .expect("mpiexec can be waited for")
-            .is_none()
-        {
-            if started.elapsed() > HANG_LIMIT {
-                let _ = child.kill();
-                panic!(
-                    "{} on {ranks} ranks hung: no exit within {HANG_LIMIT:?}",
-                    program.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let output = child.wait_with_output().expect("the output of mpiexec");
-        Outcome {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+            .envs(env.iter().copied());
+        let what = match env.iter().find(|(name, _)| *name == runner::CHILD_VAR) {
+            Some((_, scenario)) => format!("scenario {scenario} on {ranks} MPI ranks"),
+            None => format!("{} on {ranks} MPI ranks", program.display()),
+        };
+        runner::run_child(&what, &mut command).expect("mpiexec starts (is MPI installed?)")
     }
 
     pub fn example(name: &str) -> PathBuf {
@@ -237,186 +217,236 @@ mod on_mpi {
 
     /// Runs an example on threads (`ranks` rank-threads), for the output to compare with.
     pub fn on_threads(name: &str, ranks: usize) -> String {
-        let output = Command::new(example(name))
+        let mut command = Command::new(example(name));
+        command
             .env("DLP_THREADS", ranks.to_string())
-            .env_remove("DLP_BACKEND")
-            .output()
-            .expect("the example runs");
-        assert!(output.status.success(), "{name} on threads failed");
-        String::from_utf8_lossy(&output.stdout).into_owned()
+            .env_remove("DLP_BACKEND");
+        let what = format!("example {name} on {ranks} threads");
+        let outcome = runner::run_child(&what, &mut command).expect("the example runs");
+        assert!(outcome.code == Some(0), "{name} on threads failed");
+        outcome.stdout
+    }
+
+    /// The checks, in the order they run: the examples, then this test's own scenarios.
+    pub fn checks() -> Vec<Check> {
+        let mut checks = example_checks();
+        checks.extend(scenario_checks());
+        checks
+    }
+
+    /// The examples print the same on 1 to 4 MPI processes as on as many threads.
+    fn example_checks() -> Vec<Check> {
+        let examples = [
+            "quickstart",
+            "dlp_mpi_split_managed",
+            "dlp_mpi_map_unordered",
+            "mcutils_run_job",
+            "mcutils_map_applier",
+            "mcutils_sample_program",
+            "adparallelengine_batches",
+        ];
+        let mut checks = Vec::new();
+        for name in examples {
+            for ranks in 1..=4 {
+                checks.push(check(
+                    format!(
+                        "example {name} on {ranks} MPI ranks prints what it prints on {ranks} threads"
+                    ),
+                    move || {
+                        let outcome = mpiexec(ranks, &example(name), &[]);
+                        let expected = on_threads(name, ranks);
+                        expect(
+                            outcome.code == Some(0) && outcome.stdout == expected,
+                            &format!("exit 0 and the output on threads:\n{expected}"),
+                            &outcome,
+                        )
+                    },
+                ));
+            }
+        }
+        checks
+    }
+
+    /// Runs this test binary's `scenario` under `mpiexec -n ranks`.
+    fn scenario(ranks: usize, scenario: &str) -> Outcome {
+        mpiexec(ranks, &me(), &[(runner::CHILD_VAR, scenario)])
+    }
+
+    fn me() -> PathBuf {
+        std::env::current_exe().expect("the test binary's path")
+    }
+
+    fn scenario_checks() -> Vec<Check> {
+        let mut checks: Vec<Check> = (1..=4)
+            .map(|ranks| {
+                check(
+                    format!(
+                        "every split, collective and map processes every item once on {ranks} ranks"
+                    ),
+                    move || {
+                        let outcome = scenario(ranks, "exactly-once");
+                        let lines: Vec<&str> = outcome.stdout.lines().collect();
+                        let splits_ok =
+                            lines.iter().filter(|line| line.ends_with(": ok")).count() == 28;
+                        let scatter = scatter_line(ranks);
+                        let total = ranks * (ranks + 1) / 2;
+                        expect(
+                            outcome.code == Some(0)
+                                && splits_ok
+                                && lines.contains(&scatter.as_str())
+                                && lines.contains(
+                                    &format!("all_reduce {total} broadcast seed").as_str(),
+                                )
+                                && lines.contains(&"map_ordered true")
+                                && lines.contains(&"map_unordered true"),
+                            "exit 0, 28 splits ok, and the lines of scatter, all_reduce and maps",
+                            &outcome,
+                        )
+                    },
+                )
+            })
+            .collect();
+        checks.extend([
+            check(
+                "a break on one rank hangs no split, and no item is processed twice",
+                || {
+                    let outcome = scenario(3, "break");
+                    expect(
+                        outcome.code == Some(0)
+                            && outcome.stdout.lines().count() == 14
+                            && outcome
+                                .stdout
+                                .lines()
+                                .all(|line| line.ends_with("no duplicates true")),
+                        "exit 0 and 14 lines of no duplicates",
+                        &outcome,
+                    )
+                },
+            ),
+            check("a split's iterator outliving its world still works", || {
+                let outcome = scenario(2, "share-outlives-world");
+                let taken: u32 = outcome
+                    .stdout
+                    .lines()
+                    .filter_map(|line| line.rsplit(' ').next()?.parse::<u32>().ok())
+                    .sum();
+                expect(
+                    outcome.code == Some(0) && outcome.stdout.lines().count() == 2 && taken == 100,
+                    "exit 0, and the two processes took the 100 items between them",
+                    &outcome,
+                )
+            }),
+            check("an early return from a split hangs nothing", || {
+                let outcome = scenario(3, "early-return");
+                expect(
+                    outcome.code == Some(0)
+                        && outcome.stdout == "rank 1 returned early in every split: true\n",
+                    "exit 0, rank 1 returned early in every split",
+                    &outcome,
+                )
+            }),
+            check(
+                "a panic on one rank ends the job, naming the rank and the item",
+                || {
+                    let outcome = scenario(3, "panic");
+                    expect(
+                        outcome.code != Some(0)
+                            && outcome.stderr.contains("broken example")
+                            && outcome.stderr.contains(
+                                "dlp: rank 2 panicked at item 5: broken example; stopping all 3 ranks",
+                            ),
+                        "a non-zero exit, and rank 2 / item 5 on stderr",
+                        &outcome,
+                    )
+                },
+            ),
+            check("a rank killed with SIGKILL ends the job", || {
+                let outcome = scenario(3, "kill");
+                expect(outcome.code != Some(0), "a non-zero exit", &outcome)
+            }),
+            check(
+                "DLP_REPORT and DLP_TRACE over MPI: the main rank reports every rank's items",
+                report_and_trace,
+            ),
+            check("iterables of different lengths are an error", || {
+                let outcome = scenario(3, "mismatch");
+                expect(
+                    outcome.code != Some(0)
+                        && outcome.stderr.contains("differ between ranks")
+                        && outcome.stderr.contains("11 items")
+                        && outcome.stderr.contains("10 items"),
+                    "a non-zero exit, naming both lengths",
+                    &outcome,
+                )
+            }),
+        ]);
+        checks
+    }
+
+    fn report_and_trace() -> Result<(), String> {
+        let trace = std::env::temp_dir().join(format!("dlp-mpi-trace-{}.json", std::process::id()));
+        let outcome = mpiexec(
+            3,
+            &me(),
+            &[
+                (runner::CHILD_VAR, "watched"),
+                ("DLP_REPORT", "1"),
+                ("DLP_TRACE", trace.to_str().expect("a UTF-8 temporary path")),
+            ],
+        );
+        let reports: Vec<&str> = outcome
+            .stderr
+            .lines()
+            .filter(|line| line.starts_with("dlp report: "))
+            .collect();
+        let text = std::fs::read_to_string(&trace).unwrap_or_default();
+        let _ = std::fs::remove_file(&trace);
+        let events: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|trace| trace["traceEvents"].as_array().cloned())
+            .unwrap_or_default();
+        let items_of = |split: &str| -> u64 {
+            events
+                .iter()
+                .filter(|event| {
+                    event["ph"] == "X"
+                        && event["cat"].as_str().is_some_and(|c| c.starts_with(split))
+                })
+                .map(|event| event["args"]["items"].as_u64().unwrap_or(0))
+                .sum()
+        };
+        let rows: Vec<u64> = events
+            .iter()
+            .filter(|event| event["ph"] == "X")
+            .filter_map(|event| event["tid"].as_u64())
+            .collect();
+        expect(
+            outcome.code == Some(0)
+                && reports.len() == 2
+                && reports
+                    .iter()
+                    .all(|line| line.ends_with(", 1000 items on 3 ranks"))
+                && items_of("split_round_robin") == 1000
+                && items_of("split_managed") == 1000
+                && (0..3).all(|rank| rows.contains(&rank)),
+            "exit 0, two reports of 1000 items on 3 ranks, and a trace of every rank's items",
+            &outcome,
+        )
+    }
+
+    /// The line of the exactly-once scenario that shows scatter's blocks of 1000 items.
+    fn scatter_line(ranks: usize) -> String {
+        let (base, longer) = (1000 / ranks, 1000 % ranks);
+        let lengths: Vec<usize> = (0..ranks)
+            .map(|rank| base + usize::from(rank < longer))
+            .collect();
+        format!("scatter {lengths:?}")
     }
 }
 
 #[cfg(feature = "mpi")]
 fn main() {
-    use on_mpi::*;
-
-    if let Ok(scenario) = std::env::var("DLP_TEST_CHILD") {
-        child(&scenario);
-        return;
-    }
-    let me = std::env::current_exe().expect("the test binary's path");
-    let mut failed = 0;
-    let mut passed = 0;
-    let mut check = |name: String, ok: bool, outcome: &Outcome| {
-        if ok {
-            passed += 1;
-            println!("test {name} ... ok");
-        } else {
-            failed += 1;
-            println!(
-                "test {name} ... FAILED\n  exit code: {:?}\n  stdout: {}\n  stderr: {}",
-                outcome.code, outcome.stdout, outcome.stderr
-            );
-        }
-    };
-
-    // The examples print the same on 1 to 4 MPI processes as on as many threads.
-    let examples = [
-        "quickstart",
-        "dlp_mpi_split_managed",
-        "dlp_mpi_map_unordered",
-        "mcutils_run_job",
-        "mcutils_map_applier",
-        "mcutils_sample_program",
-        "adparallelengine_batches",
-    ];
-    for name in examples {
-        for ranks in 1..=4 {
-            let outcome = mpiexec(ranks, &example(name), &[]);
-            let expected = on_threads(name, ranks);
-            check(
-                format!(
-                    "example {name} on {ranks} MPI ranks prints what it prints on {ranks} threads"
-                ),
-                outcome.code == Some(0) && outcome.stdout == expected,
-                &outcome,
-            );
-        }
-    }
-    fn scenario(name: &'static str) -> [(&'static str, &'static str); 1] {
-        [("DLP_TEST_CHILD", name)]
-    }
-    for ranks in 1..=4 {
-        let outcome = mpiexec(ranks, &me, &scenario("exactly-once"));
-        let lines: Vec<&str> = outcome.stdout.lines().collect();
-        let splits_ok = lines.iter().filter(|line| line.ends_with(": ok")).count() == 28;
-        let scatter = crate_scatter_line(ranks);
-        let total = ranks * (ranks + 1) / 2;
-        check(
-            format!("every split, collective and map processes every item once on {ranks} ranks"),
-            outcome.code == Some(0)
-                && splits_ok
-                && lines.contains(&scatter.as_str())
-                && lines.contains(&format!("all_reduce {total} broadcast seed").as_str())
-                && lines.contains(&"map_ordered true")
-                && lines.contains(&"map_unordered true"),
-            &outcome,
-        );
-    }
-    let outcome = mpiexec(3, &me, &scenario("break"));
-    check(
-        "a break on one rank hangs no split, and no item is processed twice".into(),
-        outcome.code == Some(0)
-            && outcome.stdout.lines().count() == 14
-            && outcome
-                .stdout
-                .lines()
-                .all(|line| line.ends_with("no duplicates true")),
-        &outcome,
-    );
-    let outcome = mpiexec(3, &me, &scenario("early-return"));
-    check(
-        "an early return from a split hangs nothing".into(),
-        outcome.code == Some(0) && outcome.stdout == "rank 1 returned early in every split: true\n",
-        &outcome,
-    );
-    let outcome = mpiexec(3, &me, &scenario("panic"));
-    check(
-        "a panic on one rank ends the job, naming the rank and the item".into(),
-        outcome.code != Some(0)
-            && outcome.stderr.contains("broken example")
-            && outcome
-                .stderr
-                .contains("dlp: rank 2 panicked at item 5: broken example; stopping all 3 ranks"),
-        &outcome,
-    );
-    let outcome = mpiexec(3, &me, &scenario("kill"));
-    check(
-        "a rank killed with SIGKILL ends the job".into(),
-        outcome.code != Some(0),
-        &outcome,
-    );
-    let trace = std::env::temp_dir().join(format!("dlp-mpi-trace-{}.json", std::process::id()));
-    let outcome = mpiexec(
-        3,
-        &me,
-        &[
-            ("DLP_TEST_CHILD", "watched"),
-            ("DLP_REPORT", "1"),
-            ("DLP_TRACE", trace.to_str().expect("a UTF-8 temporary path")),
-        ],
-    );
-    let reports: Vec<&str> = outcome
-        .stderr
-        .lines()
-        .filter(|line| line.starts_with("dlp report: "))
-        .collect();
-    let text = std::fs::read_to_string(&trace).unwrap_or_default();
-    let _ = std::fs::remove_file(&trace);
-    let events: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|trace| trace["traceEvents"].as_array().cloned())
-        .unwrap_or_default();
-    let items_of = |split: &str| -> u64 {
-        events
-            .iter()
-            .filter(|event| {
-                event["ph"] == "X" && event["cat"].as_str().is_some_and(|c| c.starts_with(split))
-            })
-            .map(|event| event["args"]["items"].as_u64().unwrap_or(0))
-            .sum()
-    };
-    let rows: Vec<u64> = events
-        .iter()
-        .filter(|event| event["ph"] == "X")
-        .filter_map(|event| event["tid"].as_u64())
-        .collect();
-    check(
-        "DLP_REPORT and DLP_TRACE over MPI: the main rank reports every rank's items".into(),
-        outcome.code == Some(0)
-            && reports.len() == 2
-            && reports
-                .iter()
-                .all(|line| line.ends_with(", 1000 items on 3 ranks"))
-            && items_of("split_round_robin") == 1000
-            && items_of("split_managed") == 1000
-            && (0..3).all(|rank| rows.contains(&rank)),
-        &outcome,
-    );
-    let outcome = mpiexec(3, &me, &scenario("mismatch"));
-    check(
-        "iterables of different lengths are an error".into(),
-        outcome.code != Some(0)
-            && outcome.stderr.contains("differ between ranks")
-            && outcome.stderr.contains("11 items")
-            && outcome.stderr.contains("10 items"),
-        &outcome,
-    );
-    println!("\n{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
-}
-
-/// The line of the exactly-once scenario that shows scatter's blocks of 1000 items.
-#[cfg(feature = "mpi")]
-fn crate_scatter_line(ranks: usize) -> String {
-    let (base, longer) = (1000 / ranks, 1000 % ranks);
-    let lengths: Vec<usize> = (0..ranks)
-        .map(|rank| base + usize::from(rank < longer))
-        .collect();
-    format!("scatter {lengths:?}")
+    common::runner::main(on_mpi::child, on_mpi::checks);
 }
 
 #[cfg(not(feature = "mpi"))]

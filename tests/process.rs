@@ -3,11 +3,10 @@
 //! This test has no libtest harness: it runs itself again as a child process (with
 //! `DLP_TEST_CHILD` naming the scenario) whose `main` calls `dlp::run` like a user's program.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-const HANG_LIMIT: Duration = Duration::from_secs(60);
+use common::runner::{self, Check, Outcome, check, expect};
+use std::process::{Command, Stdio};
 
 /// The program each scenario runs as a child.
 fn child(scenario: &str) {
@@ -60,8 +59,24 @@ fn child(scenario: &str) {
             });
             println!("{counts:?}");
         }
+        "loud" => {
+            // Far more than a pipe holds (64 KiB), on both streams, interleaved: a runner that
+            // reads the pipes only after the exit would leave this child blocked on a write.
+            let (stdout, stderr) = (loud_text("stdout"), loud_text("stderr"));
+            for (out, err) in stdout.lines().zip(stderr.lines()) {
+                println!("{out}");
+                eprintln!("{err}");
+            }
+        }
         other => panic!("unknown scenario {other}"),
     }
+}
+
+/// What the "loud" scenario prints on `stream`: 1 MiB in lines of 64 bytes.
+fn loud_text(stream: &str) -> String {
+    (0..16 * 1024)
+        .map(|line| format!("{stream} line {line:>14} of the loud scenario, 64 bytes long.\n"))
+        .collect()
 }
 
 /// A `#[dlp::main]` function whose rank 1 fails: the process must not exit 0.
@@ -79,92 +94,42 @@ fn returns_an_error_on_rank_one() -> Result<(), String> {
     Ok(())
 }
 
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run_child(scenario: &str, env: &[(&str, &str)]) -> Outcome {
+/// Runs this test binary as a child on `scenario`, with `env` over a clean dlp environment.
+fn run_scenario(scenario: &str, env: &[(&str, &str)]) -> Outcome {
     let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
     command
-        .env("DLP_TEST_CHILD", scenario)
+        .env(runner::CHILD_VAR, scenario)
         .env_remove("DLP_THREADS")
         .env_remove("DLP_BACKEND")
         .env_remove("RUST_BACKTRACE")
         .env_remove("DLP_REPORT")
         .env_remove("DLP_TRACE")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut process = command.spawn().expect("the child starts");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = process.try_wait().expect("the child can be waited for") {
-            break status;
-        }
-        if started.elapsed() > HANG_LIMIT {
-            let _ = process.kill();
-            panic!("scenario {scenario} hung: no exit within {HANG_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    process
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    process
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    Outcome {
-        code: status.code(),
-        stdout,
-        stderr,
-    }
+        .envs(env.iter().copied());
+    runner::run_child(&format!("scenario {scenario}"), &mut command).expect("the child starts")
 }
 
-/// A named check of what a user sees; `Err` explains what was seen instead.
-type Check = (&'static str, fn() -> Result<(), String>);
-
 fn checks() -> Vec<Check> {
-    fn expect(condition: bool, what: &str, outcome: &Outcome) -> Result<(), String> {
-        if condition {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what}\n  exit code: {:?}\n  stdout: {}\n  stderr: {}",
-                outcome.code, outcome.stdout, outcome.stderr
-            ))
-        }
-    }
     vec![
-        ("a program runs on DLP_THREADS ranks and exits 0", || {
-            let outcome = run_child("sum", &[("DLP_THREADS", "5")]);
+        check("a program runs on DLP_THREADS ranks and exits 0", || {
+            let outcome = run_scenario("sum", &[("DLP_THREADS", "5")]);
             expect(
                 outcome.code == Some(0) && outcome.stdout == "size 5 sum 4950\n",
                 "size 5 sum 4950",
                 &outcome,
             )
         }),
-        ("DLP_BACKEND=serial runs one rank", || {
-            let outcome = run_child("sum", &[("DLP_BACKEND", "serial"), ("DLP_THREADS", "4")]);
+        check("DLP_BACKEND=serial runs one rank", || {
+            let outcome = run_scenario("sum", &[("DLP_BACKEND", "serial"), ("DLP_THREADS", "4")]);
             expect(
                 outcome.code == Some(0) && outcome.stdout == "size 1 sum 4950\n",
                 "size 1 sum 4950",
                 &outcome,
             )
         }),
-        (
+        check(
             "a panicking rank ends the process non-zero, naming rank and item",
             || {
-                let outcome = run_child("panic", &[("DLP_THREADS", "3")]);
+                let outcome = run_scenario("panic", &[("DLP_THREADS", "3")]);
                 expect(
                     outcome.code == Some(101)
                         && outcome.stderr.contains("thread 'dlp-rank-2'")
@@ -177,8 +142,8 @@ fn checks() -> Vec<Check> {
                 )
             },
         ),
-        ("a bad DLP_THREADS is a clear error", || {
-            let outcome = run_child("sum", &[("DLP_THREADS", "all")]);
+        check("a bad DLP_THREADS is a clear error", || {
+            let outcome = run_scenario("sum", &[("DLP_THREADS", "all")]);
             expect(
                 outcome.code == Some(101)
                     && outcome.stderr.contains("DLP_THREADS=\"all\" is not a number of ranks: use a whole number of at least 1"),
@@ -186,8 +151,8 @@ fn checks() -> Vec<Check> {
                 &outcome,
             )
         }),
-        ("a bad DLP_BACKEND is a clear error", || {
-            let outcome = run_child("sum", &[("DLP_BACKEND", "cuda")]);
+        check("a bad DLP_BACKEND is a clear error", || {
+            let outcome = run_scenario("sum", &[("DLP_BACKEND", "cuda")]);
             expect(
                 outcome.code == Some(101)
                     && outcome.stderr.contains(
@@ -197,10 +162,10 @@ fn checks() -> Vec<Check> {
                 &outcome,
             )
         }),
-        (
+        check(
             "an error returned by #[dlp::main] on a worker rank exits 1, naming the rank",
             || {
-                let outcome = run_child("worker-error", &[("DLP_THREADS", "3")]);
+                let outcome = run_scenario("worker-error", &[("DLP_THREADS", "3")]);
                 expect(
                     outcome.code == Some(1)
                         && outcome.stdout.is_empty()
@@ -212,10 +177,10 @@ fn checks() -> Vec<Check> {
                 )
             },
         ),
-        (
+        check(
             "DLP_REPORT=1 prints a per-rank table after each split",
             || {
-                let outcome = run_child("watched", &[("DLP_THREADS", "3"), ("DLP_REPORT", "1")]);
+                let outcome = run_scenario("watched", &[("DLP_THREADS", "3"), ("DLP_REPORT", "1")]);
                 let reports: Vec<&str> = outcome
                     .stderr
                     .lines()
@@ -249,10 +214,10 @@ fn checks() -> Vec<Check> {
                 )
             },
         ),
-        (
+        check(
             "a launch of several processes by mpiexec is a clear error, not N copies",
             || {
-                let outcome = run_child("sum", &[("PMI_SIZE", "4"), ("PMI_RANK", "0")]);
+                let outcome = run_scenario("sum", &[("PMI_SIZE", "4"), ("PMI_RANK", "0")]);
                 expect(
                 outcome.code == Some(101)
                     && outcome.stdout.is_empty()
@@ -264,8 +229,8 @@ fn checks() -> Vec<Check> {
             )
             },
         ),
-        ("a bad DLP_REPORT is a clear error", || {
-            let outcome = run_child("watched", &[("DLP_REPORT", "verbose")]);
+        check("a bad DLP_REPORT is a clear error", || {
+            let outcome = run_scenario("watched", &[("DLP_REPORT", "verbose")]);
             expect(
                 outcome.code == Some(101)
                     && outcome
@@ -275,12 +240,12 @@ fn checks() -> Vec<Check> {
                 &outcome,
             )
         }),
-        (
+        check(
             "DLP_TRACE writes a Chrome trace that covers every item once",
             || {
                 let path =
                     std::env::temp_dir().join(format!("dlp-trace-{}.json", std::process::id()));
-                let outcome = run_child(
+                let outcome = run_scenario(
                     "watched",
                     &[("DLP_THREADS", "3"), ("DLP_TRACE", path.to_str().unwrap())],
                 );
@@ -328,48 +293,45 @@ fn checks() -> Vec<Check> {
                 )
             },
         ),
-        (
+        check(
             "a progress bar is drawn on a terminal, and nothing without one",
             || {
-                let quiet = run_child("watched", &[("DLP_THREADS", "2")]);
+                let quiet = run_scenario("watched", &[("DLP_THREADS", "2")]);
                 if !quiet.stderr.is_empty() {
                     return Err(format!("stderr is not a terminal, yet: {}", quiet.stderr));
                 }
                 // `script` runs the child on a pseudo-terminal, as a user's shell would.
                 let exe = std::env::current_exe().unwrap();
-                let output = Command::new("script")
+                let mut on_terminal = Command::new("script");
+                on_terminal
                     .args(["-qec", &format!("{} watched", exe.display()), "/dev/null"])
-                    .env("DLP_TEST_CHILD", "watched")
+                    .env(runner::CHILD_VAR, "watched")
                     .env("DLP_THREADS", "2")
                     .env_remove("DLP_REPORT")
                     .env_remove("DLP_TRACE")
-                    .stdin(Stdio::null())
-                    .output();
-                let Ok(output) = output else {
+                    .stdin(Stdio::null());
+                let Ok(drawn) =
+                    runner::run_child("scenario watched on a terminal", &mut on_terminal)
+                else {
                     println!(
                         "    (no `script` here to give the child a terminal; skipped that half)"
                     );
                     return Ok(());
                 };
-                let screen = String::from_utf8_lossy(&output.stdout).into_owned();
-                let drawn = Outcome {
-                    code: output.status.code(),
-                    stdout: screen.clone(),
-                    stderr: String::new(),
-                };
+                // `script` copies the terminal, bar included, to its stdout.
                 expect(
-                    output.status.success()
-                        && screen.contains("split_managed at process.rs:")
-                        && screen.contains("1000/1000 items"),
+                    drawn.code == Some(0)
+                        && drawn.stdout.contains("split_managed at process.rs:")
+                        && drawn.stdout.contains("1000/1000 items"),
                     "the bar, named after its split, at 1000/1000 items",
                     &drawn,
                 )
             },
         ),
-        (
+        check(
             "a rank waiting for one that returned is an error, not a hang",
             || {
-                let outcome = run_child("skipped-collective", &[("DLP_THREADS", "2")]);
+                let outcome = run_scenario("skipped-collective", &[("DLP_THREADS", "2")]);
                 expect(
                 outcome.code == Some(101) && outcome.stderr.contains("rank 0 waits in barrier (collective #0), but rank 1 has already returned"),
                 "exit 101 with the mismatch explained",
@@ -377,27 +339,28 @@ fn checks() -> Vec<Check> {
             )
             },
         ),
+        check(
+            "a child that prints 1 MiB on stdout and on stderr is read while it runs, not hung",
+            || {
+                let outcome = run_scenario("loud", &[]);
+                let (stdout, stderr) = (loud_text("stdout"), loud_text("stderr"));
+                // Not `expect`: its message would carry the whole 2 MiB.
+                if outcome.code == Some(0) && outcome.stdout == stdout && outcome.stderr == stderr {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "exit 0 and {} bytes on each stream\n  exit code: {:?}\n  stdout: {} bytes\n  stderr: {} bytes",
+                        stdout.len(),
+                        outcome.code,
+                        outcome.stdout.len(),
+                        outcome.stderr.len()
+                    ))
+                }
+            },
+        ),
     ]
 }
 
 fn main() {
-    if let Ok(scenario) = std::env::var("DLP_TEST_CHILD") {
-        child(&scenario);
-        return;
-    }
-    let mut failed = 0;
-    let checks = checks();
-    for (name, check) in &checks {
-        match check() {
-            Ok(()) => println!("test {name} ... ok"),
-            Err(why) => {
-                failed += 1;
-                println!("test {name} ... FAILED\n{why}");
-            }
-        }
-    }
-    println!("\n{} passed, {failed} failed", checks.len() - failed);
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    runner::main(child, checks);
 }
