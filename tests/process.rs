@@ -333,10 +333,16 @@ fn checks() -> Vec<Check> {
             || {
                 let outcome = run_scenario("skipped-collective", &[("DLP_THREADS", "2")]);
                 expect(
-                outcome.code == Some(101) && outcome.stderr.contains("rank 0 waits in barrier (collective #0), but rank 1 has already returned"),
-                "exit 101 with the mismatch explained",
-                &outcome,
-            )
+                    outcome.code == Some(101)
+                        && outcome
+                            .stderr
+                            .contains("rank 0 waits in barrier at tests/process.rs:")
+                        && outcome
+                            .stderr
+                            .contains("(collective #0), but rank 1 has already returned"),
+                    "exit 101 with the mismatch explained",
+                    &outcome,
+                )
             },
         ),
         check(

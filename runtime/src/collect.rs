@@ -21,6 +21,7 @@ use crate::message::Message;
 /// });
 /// assert_eq!(all, Some(vec![0, 10, 20, 30, 40, 50, 60]));
 /// ```
+#[track_caller]
 pub fn gather_flat<T: Message>(items: Vec<T>) -> Option<Vec<T>> {
     gather(items).map(|all| all.into_iter().flatten().collect())
 }
@@ -143,6 +144,7 @@ where
 ///     Some("key \"same\" was written by rank 0 and by rank 1; each key must come from one rank")
 /// );
 /// ```
+#[track_caller]
 pub fn gather_maps<M>(map: M) -> Result<Option<M>, DuplicateKey<M::Key>>
 where
     M: MergeableMap + IntoIterator<Item = (<M as MergeableMap>::Key, <M as MergeableMap>::Value)>,

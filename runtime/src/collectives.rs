@@ -1,5 +1,7 @@
 //! Collective operations: every rank calls them, in the same order.
 
+use std::panic::Location;
+
 use crate::comm::{Call, Codec, Value, unbox};
 use crate::context::{self, RankContext};
 use crate::failure::misuse;
@@ -8,9 +10,24 @@ use crate::ranks::Ranks;
 use crate::split::block_range;
 
 /// The calling rank and its call of `operation`, when it has peers to call.
+///
+/// # Panics
+/// Inside a loop body: each rank would make the call once per item of its own, so the ranks'
+/// calls could not match.
+#[track_caller]
 fn begin(operation: &'static str) -> Option<(std::rc::Rc<RankContext>, Call)> {
+    let site = Location::caller();
+    if let Some(split) = context::body() {
+        misuse(format!(
+            "{operation} at {site} is called inside the body of the loop of the split at \
+             {split}. A collective runs once on every rank, but a loop body runs once per item \
+             on whichever rank holds the item, so the ranks' calls cannot match: call it after \
+             the loop (collect what the body computes, then {operation} it). A split's iterator \
+             that is left unfinished counts as a loop still running: let it run out, or drop it"
+        ));
+    }
     let rank = context::with_peers()?;
-    let call = rank.begin(Ranks::All, operation, None);
+    let call = rank.begin(Ranks::All, operation, None, site);
     Some((rank, call))
 }
 
@@ -28,6 +45,7 @@ fn unboxed<T: 'static>(value: Value, call: &Call) -> T {
 ///     // ... every part is written ...
 /// });
 /// ```
+#[track_caller]
 pub fn barrier() {
     if let Some((rank, call)) = begin("barrier") {
         rank.comm.barrier(&call);
@@ -77,10 +95,12 @@ fn root_passed_none(operation: &str) -> ! {
 /// let all = dlp::World::threads(3).run(|| dlp::gather(vec![dlp::rank(); dlp::rank()]));
 /// assert_eq!(all, Some(vec![vec![], vec![1], vec![2, 2]]));
 /// ```
+#[track_caller]
 pub fn gather<T: Message>(value: T) -> Option<Vec<T>> {
     gather_as("gather", value)
 }
 
+#[track_caller]
 fn gather_as<T: Message>(operation: &'static str, value: T) -> Option<Vec<T>> {
     let Some((rank, call)) = begin(operation) else {
         return Some(vec![value]);
@@ -89,6 +109,7 @@ fn gather_as<T: Message>(operation: &'static str, value: T) -> Option<Vec<T>> {
     Some(all.into_iter().map(|value| unboxed(value, &call)).collect())
 }
 
+#[track_caller]
 fn all_gather_as<T: Message>(operation: &'static str, value: T) -> Vec<T> {
     let Some((rank, call)) = begin(operation) else {
         return vec![value];
@@ -105,6 +126,7 @@ fn all_gather_as<T: Message>(operation: &'static str, value: T) -> Vec<T> {
 /// let all = dlp::World::threads(3).run(|| dlp::all_gather(dlp::rank() * 10));
 /// assert_eq!(all, vec![0, 10, 20]);
 /// ```
+#[track_caller]
 pub fn all_gather<T: Message>(value: T) -> Vec<T> {
     all_gather_as("all_gather", value)
 }
@@ -163,6 +185,7 @@ pub fn scatter<T: Message>(items: Option<Vec<T>>) -> Vec<T> {
 /// let sum = dlp::World::threads(4).run(|| dlp::reduce(dlp::rank() as f64, |a, b| a + b));
 /// assert_eq!(sum, Some(6.0));
 /// ```
+#[track_caller]
 pub fn reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> Option<T> {
     gather_as("reduce", value).map(|all| {
         all.into_iter()
@@ -177,6 +200,7 @@ pub fn reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> Option<T> {
 /// let longest = dlp::World::threads(3).run(|| dlp::all_reduce(dlp::rank() * 7 % 5, usize::max));
 /// assert_eq!(longest, 4);
 /// ```
+#[track_caller]
 pub fn all_reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> T {
     let fold = |all: Vec<T>| {
         all.into_iter()

@@ -1,6 +1,7 @@
 //! The rank the current thread runs as, if any, and the numbering of its collective calls.
 
 use std::cell::{Cell, RefCell};
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ pub(crate) struct RankContext {
     /// How many calls of the whole world, and of the worker ranks, this rank has made.
     calls: Cell<u64>,
     worker_calls: Cell<u64>,
+    /// The splits whose loop bodies this rank is running, innermost last: where each began.
+    bodies: RefCell<Vec<&'static Location<'static>>>,
 }
 
 impl RankContext {
@@ -36,6 +39,7 @@ impl RankContext {
             observer,
             calls: Cell::new(0),
             worker_calls: Cell::new(0),
+            bodies: RefCell::new(Vec::new()),
         }
     }
 
@@ -45,6 +49,7 @@ impl RankContext {
         ranks: Ranks,
         operation: &'static str,
         length: Option<usize>,
+        site: &'static Location<'static>,
     ) -> Call {
         let calls = match ranks {
             Ranks::All | Ranks::Main => &self.calls,
@@ -59,14 +64,44 @@ impl RankContext {
             operation,
             rank: self.rank,
             length,
+            site,
+        }
+    }
+
+    /// The split (where it began) whose loop body this rank is running, if any.
+    pub(crate) fn body(&self) -> Option<&'static Location<'static>> {
+        self.bodies.borrow().last().copied()
+    }
+}
+
+/// Marks the calling rank as running the body of the split that began at `site`, until
+/// [`body_ended`]: collectives are then errors, and splits inside it are this rank's alone.
+pub(crate) fn body_started(site: &'static Location<'static>) {
+    if let Some(rank) = current() {
+        rank.bodies.borrow_mut().push(site);
+    }
+}
+
+/// Ends the body of the split that began at `site`, when it is the innermost one marked (a
+/// split's iterator may be dropped in another world than the one it began in).
+pub(crate) fn body_ended(site: &'static Location<'static>) {
+    if let Some(rank) = current() {
+        let mut bodies = rank.bodies.borrow_mut();
+        if bodies.last().is_some_and(|last| std::ptr::eq(*last, site)) {
+            bodies.pop();
         }
     }
 }
 
-/// The calling rank, when it has others to call: `None` outside any world and in a world of
-/// one rank, where every collective is local.
+/// The split whose loop body the calling rank is running, if any.
+pub(crate) fn body() -> Option<&'static Location<'static>> {
+    current()?.body()
+}
+
+/// The calling rank, when it has others to call: `None` outside any world, in a world of one
+/// rank, and inside a loop body, where every split and map is the rank's own.
 pub(crate) fn with_peers() -> Option<Rc<RankContext>> {
-    current().filter(|rank| rank.size > 1)
+    current().filter(|rank| rank.size > 1 && rank.body().is_none())
 }
 
 thread_local! {

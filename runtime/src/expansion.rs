@@ -85,7 +85,10 @@ pub fn region<A: Sync, R>(
     body: impl Fn(A) -> R + Sync,
 ) -> R {
     if context::current().is_some() {
-        return body(arguments);
+        return match context::body() {
+            Some(_) => crate::backend::team_of_one(|| body(arguments)),
+            None => body(arguments),
+        };
     }
     crate::run(|| body(copy(&arguments)))
 }

@@ -37,7 +37,7 @@ where
         let Some(rank) = context::with_peers() else {
             return Some(Mapping::new(split.over(items), function, None));
         };
-        let call = rank.begin(Ranks::All, "map", None);
+        let call = rank.begin(Ranks::All, "map", None, std::panic::Location::caller());
         let channel = rank.comm.results(&call);
         let mut share = split.over(items);
         if rank.rank != 0 {

@@ -166,7 +166,10 @@ impl World {
 #[track_caller]
 pub fn run<R>(body: impl Fn() -> R + Sync) -> R {
     if context::current().is_some() {
-        return body();
+        return match context::body() {
+            Some(_) => backend::team_of_one(body),
+            None => body(),
+        };
     }
     match World::from_env() {
         Ok(world) => world.run(body),

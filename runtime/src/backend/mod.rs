@@ -12,6 +12,8 @@ mod mpi;
 mod solo;
 mod threads;
 
+pub(crate) use solo::team_of_one;
+
 use crate::config::{Backend, Config};
 use crate::failure::Failure;
 

@@ -5,6 +5,8 @@
 //! are handed out in one place, [`RankContext::begin`](crate::context::RankContext::begin), and
 //! every message that explains a mismatch is written here.
 
+use std::panic::Location;
+
 use crate::ranks::Ranks;
 
 /// A collective call (splits and maps included) as a rank makes it.
@@ -20,6 +22,8 @@ pub(crate) struct Call {
     pub(crate) rank: usize,
     /// For a split or map, the length of its iterable where it is known.
     pub(crate) length: Option<usize>,
+    /// Where the program makes the call.
+    pub(crate) site: &'static Location<'static>,
 }
 
 /// The end of every message about ranks that disagree: what the rule is.
@@ -32,9 +36,15 @@ impl Call {
     pub(crate) fn mismatch(&self, other: &Call) -> Option<String> {
         if self.operation != other.operation {
             return Some(format!(
-                "collective #{} does not match across ranks: rank {} called {}, rank {} called \
-                 {}. {SAME_CALLS}",
-                self.number, self.rank, self.operation, other.rank, other.operation
+                "collective #{} does not match across ranks: rank {} called {} at {}, rank {} \
+                 called {} at {}. {SAME_CALLS}",
+                self.number,
+                self.rank,
+                self.operation,
+                self.site,
+                other.rank,
+                other.operation,
+                other.site
             ));
         }
         match (self.length, other.length) {
@@ -53,11 +63,11 @@ impl Call {
             None => "an iterable of unknown length".to_owned(),
         };
         format!(
-            "the iterables of {} #{} differ between ranks: rank {} has {}, rank {other} has {}. \
+            "the iterables of {} at {} differ between ranks: rank {} has {}, rank {other} has {}. \
              Every rank must build the same iterable (only indices travel); build it from data \
              every rank has, or broadcast it first",
             self.operation,
-            self.number,
+            self.site,
             self.rank,
             describe(self.length),
             describe(theirs)
@@ -68,17 +78,18 @@ impl Call {
     /// from the world without making it.
     pub(crate) fn absent(&self, absent: usize) -> String {
         format!(
-            "rank {} waits in {} (collective #{}), but rank {absent} has already returned from \
-             the world without calling it. {SAME_CALLS}",
-            self.rank, self.operation, self.number
+            "rank {} waits in {} at {} (collective #{}), but rank {absent} has already returned \
+             from the world without calling it. {SAME_CALLS}",
+            self.rank, self.operation, self.site, self.number
         )
     }
 
     /// The message for ranks that called this operation with values of different types.
     pub(crate) fn type_mismatch(&self, expected: &str) -> String {
         format!(
-            "the ranks called {} (collective #{}) with different types; rank {} expected `{expected}`",
-            self.operation, self.number, self.rank
+            "the ranks called {} at {} (collective #{}) with different types; rank {} expected \
+             `{expected}`",
+            self.operation, self.site, self.number, self.rank
         )
     }
 }
@@ -94,6 +105,7 @@ mod tests {
             operation,
             rank,
             length,
+            site: Location::caller(),
         }
     }
 
@@ -103,14 +115,18 @@ mod tests {
         assert_eq!(split.mismatch(&call(1, "split_block", Some(10))), None);
         assert_eq!(split.mismatch(&call(1, "split_block", None)), None);
         let other = split.mismatch(&call(2, "gather", None)).unwrap();
-        assert!(other.starts_with(
-            "collective #3 does not match across ranks: rank 0 called split_block, rank 2 called \
-             gather."
-        ));
+        assert!(
+            other.starts_with(
+                "collective #3 does not match across ranks: rank 0 called split_block at "
+            ) && other.contains(", rank 2 called gather at "),
+            "{other}"
+        );
         let shorter = split.mismatch(&call(1, "split_block", Some(9))).unwrap();
-        assert!(shorter.starts_with(
-            "the iterables of split_block #3 differ between ranks: rank 0 has 10 items, rank 1 \
-             has 9 items."
-        ));
+        assert!(
+            shorter.starts_with("the iterables of split_block at ")
+                && shorter
+                    .contains(" differ between ranks: rank 0 has 10 items, rank 1 has 9 items."),
+            "{shorter}"
+        );
     }
 }

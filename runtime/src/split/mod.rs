@@ -308,7 +308,12 @@ impl Split {
             }
             (_, None) => (Items::Live(items), None),
         };
-        let call = rank.begin(ranks, self.schedule.operation(), length);
+        let call = rank.begin(
+            ranks,
+            self.schedule.operation(),
+            length,
+            std::panic::Location::caller(),
+        );
         let shared = self.join(&rank, &call, label);
         let watch = shared
             .watch
@@ -426,6 +431,7 @@ enum Items<I: Iterator> {
 }
 
 impl<I: Iterator> Items<I> {
+    #[track_caller]
     fn share(self, plan: Plan, stride: usize, aborted: Option<Arc<AtomicBool>>) -> Share<I> {
         match self {
             Items::Live(items) => Share::live(items, plan, stride, aborted),

@@ -1,11 +1,13 @@
 //! `Share`: the iterator over the items that fall to this rank.
 
 use std::ops::Range;
+use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::SplitShared;
 use super::plan::{Sizer, Want, dealt_below};
+use crate::context;
 use crate::failure::{forget_failed_item, stop, unwinding_through_item};
 use crate::observe::RankWatch;
 
@@ -62,6 +64,10 @@ pub struct Share<I: Iterator> {
     watch: Option<RankWatch>,
     /// The first index yielded since the watch was last told.
     untold: usize,
+    /// Where the split began, and whether this rank is running its loop body: from its first
+    /// run of items until it finishes.
+    site: &'static Location<'static>,
+    in_body: bool,
 }
 
 /// Where the indices of a rank come from.
@@ -128,6 +134,7 @@ pub(crate) fn collected<I: Iterator>(items: I) -> (CollectedItems<I>, usize) {
 pub(crate) struct CollectedItems<I: Iterator>(std::vec::IntoIter<I::Item>);
 
 impl<I: Iterator> Share<I> {
+    #[track_caller]
     pub(crate) fn live(
         items: I,
         plan: Plan,
@@ -137,6 +144,7 @@ impl<I: Iterator> Share<I> {
         Share::new(Source::Live(items), plan, stride, aborted)
     }
 
+    #[track_caller]
     pub(crate) fn of_collected(
         items: CollectedItems<I>,
         plan: Plan,
@@ -145,6 +153,7 @@ impl<I: Iterator> Share<I> {
         Share::new(Source::Collected(items.0), plan, 1, aborted)
     }
 
+    #[track_caller]
     fn new(source: Source<I>, plan: Plan, stride: usize, aborted: Option<Arc<AtomicBool>>) -> Self {
         forget_failed_item();
         Share {
@@ -161,6 +170,8 @@ impl<I: Iterator> Share<I> {
             finished: false,
             watch: None,
             untold: 0,
+            site: Location::caller(),
+            in_body: false,
         }
     }
 
@@ -279,6 +290,10 @@ impl<I: Iterator> Share<I> {
         if let Some(watch) = &mut self.watch {
             watch.run_starts();
         }
+        if !self.in_body {
+            self.in_body = true;
+            context::body_started(self.site);
+        }
         self.assigned.start = end;
         start < end || self.next_run()
     }
@@ -313,6 +328,9 @@ impl<I: Iterator> Share<I> {
     }
 
     fn finish<T>(&mut self) -> Option<T> {
+        if std::mem::take(&mut self.in_body) {
+            context::body_ended(self.site);
+        }
         if !self.finished {
             self.tell_watch();
             if let Some(watch) = &mut self.watch {

@@ -79,6 +79,13 @@ impl ResultChannel for NoResults {
     fn close(&mut self) {}
 }
 
+/// Runs `body` on the calling rank as a team of one: a region entered inside a loop body, where
+/// the rank is alone (OpenMP's nested parallel region without nesting).
+pub(crate) fn team_of_one<R>(body: impl FnOnce() -> R) -> R {
+    let _alone = context::enter(RankContext::new(0, 1, Rc::new(Solo), None));
+    body()
+}
+
 /// Runs `body` as the one rank of a world, on the calling thread.
 pub(crate) fn launch<R>(watch: &Watch, body: &impl Fn() -> R) -> Result<R, Failure> {
     let observer = Observer::new(watch, 1, false);
