@@ -118,12 +118,24 @@ fn a_collective_in_a_loop_body_is_an_error_naming_both_places() {
 #[test]
 fn every_collective_is_refused_in_a_loop_body() {
     let collectives: [(&str, fn()); 6] = [
-        ("gather", || drop(dlp::gather(1u8))),
-        ("all_gather", || drop(dlp::all_gather(1u8))),
-        ("broadcast", || drop(dlp::broadcast(Some(1u8)))),
-        ("scatter", || drop(dlp::scatter(Some(vec![1u8; 8])))),
-        ("reduce", || drop(dlp::reduce(1u8, |a, b| a + b))),
-        ("all_reduce", || drop(dlp::all_reduce(1u8, |a, b| a + b))),
+        ("gather", || {
+            dlp::gather(1u8);
+        }),
+        ("all_gather", || {
+            dlp::all_gather(1u8);
+        }),
+        ("broadcast", || {
+            dlp::broadcast(Some(1u8));
+        }),
+        ("scatter", || {
+            dlp::scatter(Some(vec![1u8; 8]));
+        }),
+        ("reduce", || {
+            dlp::reduce(1u8, |a, b| a + b);
+        }),
+        ("all_reduce", || {
+            dlp::all_reduce(1u8, |a, b| a + b);
+        }),
     ];
     for (name, collective) in collectives {
         let failure = failure_of(World::threads(3), move || {

@@ -20,6 +20,16 @@ mod on_mpi {
     use dlp::Split;
 
     /// What a scenario prints; run by every rank of an MPI job.
+    /// Rank 1 returns an error before the gather that the others go on to.
+    #[dlp::main]
+    fn returns_early_on_rank_one() -> Result<(), String> {
+        if dlp::rank() == 1 {
+            return Err("no input file on rank 1".to_owned());
+        }
+        dlp::gather(dlp::rank());
+        Ok(())
+    }
+
     pub fn child(scenario: &str) {
         match scenario {
             "exactly-once" => {
@@ -151,6 +161,40 @@ mod on_mpi {
                     );
                 }
             }
+            "different-collectives" => dlp::run(|| {
+                if dlp::is_main() {
+                    dlp::gather(1u8);
+                } else {
+                    dlp::barrier();
+                }
+            }),
+            "collective-in-body" => dlp::run(|| {
+                for _ in dlp::split_managed(0..10u32) {
+                    dlp::barrier();
+                }
+            }),
+            "nested" => {
+                let pairs = dlp::run(|| {
+                    let mut mine = Vec::new();
+                    for i in dlp::split_round_robin(0..10u32) {
+                        for j in dlp::split_managed(0..10u32) {
+                            mine.push((i, j));
+                        }
+                    }
+                    dlp::gather(mine).map(|all| all.concat())
+                });
+                if let Some(mut pairs) = pairs {
+                    pairs.sort();
+                    let every: Vec<(u32, u32)> =
+                        (0..10).flat_map(|i| (0..10).map(move |j| (i, j))).collect();
+                    println!("every pair once: {}", pairs == every);
+                }
+            }
+            "early-error" => {
+                if let Err(error) = returns_early_on_rank_one() {
+                    println!("main rank returned {error}");
+                }
+            }
             "panic" => dlp::run(|| {
                 for item in dlp::split_round_robin(0..9) {
                     if item == 5 {
@@ -272,6 +316,17 @@ mod on_mpi {
         mpiexec(ranks, &me(), &[(runner::CHILD_VAR, scenario)])
     }
 
+    /// A scenario that must end within 10 s, as a misuse must: an error past that.
+    fn timed_scenario(ranks: usize, name: &str) -> Result<Outcome, String> {
+        let started = std::time::Instant::now();
+        let outcome = scenario(ranks, name);
+        let took = started.elapsed();
+        if took > Duration::from_secs(10) {
+            return Err(format!("{name} on {ranks} ranks took {took:?}, over 10 s"));
+        }
+        Ok(outcome)
+    }
+
     fn me() -> PathBuf {
         std::env::current_exe().expect("the test binary's path")
     }
@@ -356,6 +411,61 @@ mod on_mpi {
                                 "dlp: rank 2 panicked at item 5: broken example; stopping all 3 ranks",
                             ),
                         "a non-zero exit, and rank 2 / item 5 on stderr",
+                        &outcome,
+                    )
+                },
+            ),
+            check(
+                "different collectives at one point are an error naming both, once",
+                || {
+                    let outcome = timed_scenario(3, "different-collectives")?;
+                    let stderr = &outcome.stderr;
+                    expect(
+                        outcome.code != Some(0)
+                            && stderr.matches("does not match across ranks").count() == 1
+                            && stderr.contains("rank 0 called gather at tests/mpi.rs:")
+                            && stderr.contains("called barrier at tests/mpi.rs:"),
+                        "a non-zero exit, and one message naming the gather and the barrier",
+                        &outcome,
+                    )
+                },
+            ),
+            check("a collective in a loop body is an error", || {
+                let outcome = timed_scenario(2, "collective-in-body")?;
+                expect(
+                    outcome.code != Some(0)
+                        && outcome.stderr.contains("barrier at tests/mpi.rs:")
+                        && outcome.stderr.contains("inside the body of the loop"),
+                    "a non-zero exit, and the barrier and the loop named",
+                    &outcome,
+                )
+            }),
+            check(
+                "a split nested in a loop body gives every pair once",
+                || {
+                    for ranks in [2, 3] {
+                        let outcome = timed_scenario(ranks, "nested")?;
+                        expect(
+                            outcome.code == Some(0)
+                                && outcome.stdout == "every pair once: true\n",
+                            "exit 0 and every pair once",
+                            &outcome,
+                        )?;
+                    }
+                    Ok(())
+                },
+            ),
+            check(
+                "an early error on one rank ends the job, the user's error first",
+                || {
+                    let outcome = timed_scenario(2, "early-error")?;
+                    let stderr = &outcome.stderr;
+                    let error = stderr.find("no input file on rank 1");
+                    let explained = stderr.find("rank 1 has already returned from the world");
+                    expect(
+                        outcome.code != Some(0)
+                            && matches!((error, explained), (Some(error), Some(explained)) if error < explained),
+                        "a non-zero exit, the user's error, then why rank 0 stopped",
                         &outcome,
                     )
                 },

@@ -9,6 +9,40 @@ thread_local! {
     /// The index of the item whose processing panicked, published by the innermost split or map
     /// being unwound, for the failure report.
     static FAILED_ITEM: Cell<Option<usize>> = const { Cell::new(None) };
+    /// Whether this thread runs a rank's body, whose panics [`run_guarded`] reports.
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The start of every message of a misuse that dlp detects.
+const MISUSE: &str = "dlp: ";
+
+/// The text of a panic's payload, if it has one.
+fn panic_text(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+/// Whether a payload is one of dlp's own misuse messages, which say everything themselves.
+fn is_misuse(payload: &(dyn Any + Send)) -> bool {
+    panic_text(payload).is_some_and(|text| text.starts_with(MISUSE))
+}
+
+/// Installs, once, a panic hook that keeps quiet about dlp's misuse panics on a rank: the rank
+/// reports them in one line, without the internal file and line the default hook would print.
+/// Every other panic goes to the hook that was there before.
+fn install_quiet_misuse_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(Cell::get) && is_misuse(info.payload()) {
+                return;
+            }
+            previous(info);
+        }));
+    });
 }
 
 /// Called by a split or map dropped during unwinding with the item it was processing: the
@@ -55,13 +89,8 @@ pub struct Failure {
 
 impl Failure {
     pub(crate) fn new(rank: usize, item: Option<usize>, payload: &(dyn Any + Send)) -> Self {
-        let message = if let Some(text) = payload.downcast_ref::<&str>() {
-            (*text).to_owned()
-        } else if let Some(text) = payload.downcast_ref::<String>() {
-            text.clone()
-        } else {
-            "a panic with a non-string payload".to_owned()
-        };
+        let message = panic_text(payload).unwrap_or("a panic with a non-string payload");
+        let message = message.to_owned();
         Failure {
             rank,
             item,
@@ -110,10 +139,10 @@ pub(crate) fn stop() -> ! {
 }
 
 /// Panics with a message that says how to fix a mismatch between ranks. Used where continuing
-/// would hang or compute garbage.
+/// would hang or compute garbage. On a rank, the message is reported in one line.
 #[track_caller]
 pub(crate) fn misuse(message: String) -> ! {
-    panic!("dlp: {message}")
+    panic!("{MISUSE}{message}")
 }
 
 /// Runs a rank's body, turning its panic into a reported [`Failure`]. `Err(None)` means the rank
@@ -123,15 +152,20 @@ pub(crate) fn run_guarded<R>(
     size: usize,
     body: &impl Fn() -> R,
 ) -> Result<R, Option<Failure>> {
+    install_quiet_misuse_hook();
     let enclosing = FAILED_ITEM.with(|failed| failed.take());
+    let was_guarded = GUARDED.with(|guarded| guarded.replace(true));
     let outcome = catch_unwind(AssertUnwindSafe(body));
+    GUARDED.with(|guarded| guarded.set(was_guarded));
     let item = FAILED_ITEM.with(|failed| failed.replace(enclosing));
     outcome.map_err(|payload| {
         if payload.is::<Stopped>() {
             return None;
         }
         let failure = Failure::new(rank, item, &*payload);
-        if size > 1 {
+        if is_misuse(&*payload) {
+            eprintln!("{}", failure.message());
+        } else if size > 1 {
             eprintln!("dlp: {failure}; stopping all {size} ranks");
         } else {
             eprintln!("dlp: {failure}");

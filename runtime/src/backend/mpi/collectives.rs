@@ -5,6 +5,7 @@ use mpi::datatype::{Partition, PartitionMut};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
+use super::agree::{Said, agree};
 use crate::comm::{Call, Codec, Value};
 use crate::failure::misuse;
 
@@ -67,74 +68,83 @@ fn assemble(
 }
 
 /// The main rank's bytes, on every rank.
-fn broadcast_bytes(comm: &SimpleCommunicator, bytes: Option<Vec<u8>>, operation: &str) -> Vec<u8> {
-    let root = comm.process_at_rank(ROOT);
-    let mut length = bytes.as_ref().map_or(0, Vec::len) as u64;
-    root.broadcast_into(&mut length);
+fn broadcast_bytes(comm: &SimpleCommunicator, call: &Call, bytes: Option<Vec<u8>>) -> Vec<u8> {
+    let length = bytes.as_ref().map_or(0, Vec::len) as u64;
+    let length = agree(comm, Said::Call(call), length)[ROOT as usize];
     let mut bytes = bytes.unwrap_or_else(|| vec![0; length as usize]);
-    count(bytes.len(), operation);
-    root.broadcast_into(&mut bytes[..]);
+    count(bytes.len(), call.operation);
+    comm.process_at_rank(ROOT).broadcast_into(&mut bytes[..]);
     bytes
+}
+
+/// Returns once every rank of `comm` has made the same call.
+pub(crate) fn barrier(comm: &SimpleCommunicator, call: &Call) {
+    agree(comm, Said::Call(call), 0);
+}
+
+/// Checks that every rank of `comm` makes the same call, with an iterable of the same length
+/// where it is known.
+pub(crate) fn check_call(comm: &SimpleCommunicator, call: &Call) {
+    agree(comm, Said::Call(call), 0);
 }
 
 pub(crate) fn broadcast(
     comm: &SimpleCommunicator,
+    call: &Call,
     value: Option<Value>,
     codec: Codec,
-    operation: &str,
 ) -> Value {
+    let operation = call.operation;
     if comm.rank() == ROOT {
         let value = value.expect("the main rank passes its value");
         let bytes = codec.encode(&*value, operation).into_owned();
-        broadcast_bytes(comm, Some(bytes), operation);
+        broadcast_bytes(comm, call, Some(bytes));
         value
     } else {
-        codec.decode(&broadcast_bytes(comm, None, operation), operation)
+        codec.decode(&broadcast_bytes(comm, call, None), operation)
     }
+}
+
+/// Every rank's byte count, once the ranks agree on `call`.
+fn agreed_counts(comm: &SimpleCommunicator, call: &Call, bytes: usize) -> Vec<Count> {
+    count(bytes, call.operation);
+    let counts = agree(comm, Said::Call(call), bytes as u64);
+    counts.into_iter().map(|bytes| bytes as Count).collect()
 }
 
 pub(crate) fn gather(
     comm: &SimpleCommunicator,
+    call: &Call,
     value: Value,
     codec: Codec,
-    operation: &str,
 ) -> Option<Vec<Value>> {
+    let operation = call.operation;
     let bytes = codec.encode(&*value, operation);
+    let counts = agreed_counts(comm, call, bytes.len());
     let root = comm.process_at_rank(ROOT);
-    let mine = count(bytes.len(), operation);
     if comm.rank() != ROOT {
-        root.gather_into(&mine);
         root.gather_varcount_into(&bytes[..]);
         return None;
     }
-    let mut counts = vec![0 as Count; comm.size() as usize];
-    root.gather_into_root(&mine, &mut counts[..]);
     let (mut all, displs) = receive_buffer(&counts);
     {
         let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
         root.gather_varcount_into_root(&bytes[..], &mut partition);
     }
     drop(bytes);
-    Some(assemble(
-        &all,
-        &counts,
-        ROOT as usize,
-        value,
-        codec,
-        operation,
-    ))
+    let own = ROOT as usize;
+    Some(assemble(&all, &counts, own, value, codec, operation))
 }
 
 pub(crate) fn all_gather(
     comm: &SimpleCommunicator,
+    call: &Call,
     value: Value,
     codec: Codec,
-    operation: &str,
 ) -> Vec<Value> {
+    let operation = call.operation;
     let bytes = codec.encode(&*value, operation);
-    let mine = count(bytes.len(), operation);
-    let mut counts = vec![0 as Count; comm.size() as usize];
-    comm.all_gather_into(&mine, &mut counts[..]);
+    let counts = agreed_counts(comm, call, bytes.len());
     let (mut all, displs) = receive_buffer(&counts);
     {
         let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
@@ -147,10 +157,12 @@ pub(crate) fn all_gather(
 /// Sends `parts[r]`, given by the main rank, to rank `r`; returns this rank's part.
 pub(crate) fn scatter(
     comm: &SimpleCommunicator,
+    call: &Call,
     parts: Option<Vec<Value>>,
     codec: Codec,
-    operation: &str,
 ) -> Value {
+    let operation = call.operation;
+    agree(comm, Said::Call(call), 0);
     let root = comm.process_at_rank(ROOT);
     let mut mine_count: Count = 0;
     if comm.rank() != ROOT {
@@ -176,18 +188,4 @@ pub(crate) fn scatter(
     let mut nothing: [u8; 0] = [];
     root.scatter_varcount_into_root(&partition, &mut nothing[..]);
     own
-}
-
-/// Checks that every rank's iterable has the same length as this rank's (`call.length`, where
-/// unknown lengths count as one more length).
-pub(crate) fn check_lengths(comm: &SimpleCommunicator, call: &Call) {
-    const UNKNOWN: u64 = u64::MAX;
-    let mine = call.length.map_or(UNKNOWN, |length| length as u64);
-    let mut all = vec![0u64; comm.size() as usize];
-    comm.all_gather_into(&mine, &mut all[..]);
-    let Some(other) = all.iter().position(|&theirs| theirs != mine) else {
-        return;
-    };
-    let theirs = (all[other] != UNKNOWN).then_some(all[other] as usize);
-    misuse(call.length_mismatch(call.ranks.first() + other, theirs))
 }

@@ -6,6 +6,7 @@
 //! chunks from a counter in an MPI window on the main rank (`counter`), so that every rank works
 //! and none waits on a manager. Maps send their results to the main rank (`map`).
 
+mod agree;
 mod collectives;
 mod counter;
 mod map;
@@ -53,27 +54,27 @@ impl MpiRank {
 
 impl Comm for MpiRank {
     fn barrier(&self, call: &Call) {
-        self.group(call.ranks).barrier();
+        collectives::barrier(self.group(call.ranks), call);
     }
 
     fn gather(&self, call: &Call, value: Value, codec: Codec) -> Option<Vec<Value>> {
-        collectives::gather(self.group(call.ranks), value, codec, call.operation)
+        collectives::gather(self.group(call.ranks), call, value, codec)
     }
 
     fn all_gather(&self, call: &Call, value: Value, codec: Codec) -> Vec<Value> {
-        collectives::all_gather(self.group(call.ranks), value, codec, call.operation)
+        collectives::all_gather(self.group(call.ranks), call, value, codec)
     }
 
     fn broadcast(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
-        collectives::broadcast(self.group(call.ranks), value, codec, call.operation)
+        collectives::broadcast(self.group(call.ranks), call, value, codec)
     }
 
     fn scatter(&self, call: &Call, parts: Option<Vec<Value>>, codec: Codec) -> Value {
-        collectives::scatter(self.group(call.ranks), parts, codec, call.operation)
+        collectives::scatter(self.group(call.ranks), call, parts, codec)
     }
 
     fn join(&self, call: &Call, make: &mut dyn FnMut() -> Shared) -> Shared {
-        collectives::check_lengths(self.group(call.ranks), call);
+        collectives::check_call(self.group(call.ranks), call);
         make()
     }
 
@@ -82,6 +83,7 @@ impl Comm for MpiRank {
     }
 
     fn results(&self, call: &Call) -> Box<dyn ResultChannel> {
+        collectives::check_call(self.group(call.ranks), call);
         Box::new(MpiResults::new(Arc::clone(&self.comm), call.number))
     }
 
@@ -142,14 +144,17 @@ pub(crate) fn launch<R>(watch: &Watch, body: &impl Fn() -> R) -> Result<R, Failu
         Err(None) => unreachable!("an MPI rank is stopped by MPI_Abort, never by unwinding"),
     };
     drop(entered);
+    // The world's last call: a rank still waiting in a collective learns that this one has
+    // left, instead of waiting forever.
+    agree::agree(&world.comm, agree::Said::End, 0);
     if let Some(observer) = observer {
         observer.end_world(|seen| {
             let seen = Box::new(seen) as Value;
             let all = collectives::gather(
                 &world.comm,
+                &end_call(world.rank),
                 seen,
                 Codec::of::<Seen>(),
-                "the end of the world",
             )?;
             Some(
                 all.into_iter()
@@ -159,6 +164,18 @@ pub(crate) fn launch<R>(watch: &Watch, body: &impl Fn() -> R) -> Result<R, Failu
         });
     }
     Ok(result)
+}
+
+/// The call that brings what every process saw to the main rank, once the world has ended.
+fn end_call(rank: usize) -> Call {
+    Call {
+        ranks: Ranks::All,
+        number: u64::MAX - 1,
+        operation: "the end of the world",
+        rank,
+        length: None,
+        site: std::panic::Location::caller(),
+    }
 }
 
 /// This process's rank in a new world of every process of the job.

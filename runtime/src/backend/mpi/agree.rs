@@ -1,0 +1,157 @@
+//! Before every collective call, the ranks of its group say which call they are making: one
+//! `MPI_Allgather` of a few numbers per rank, which also carries what the call's first step
+//! needs (a byte count, an iterable's length). MPI itself matches collectives by order only, so
+//! ranks that make different calls would hang or exchange garbage; here they find out, all at
+//! once, and the lowest rank of the group explains it, naming both call sites.
+//!
+//! A rank whose body has returned makes one last such call, [`Said::End`]: a rank still waiting
+//! in a collective learns that the rank it waits for has left the world.
+
+use std::panic::Location;
+
+use mpi::collective::CommunicatorCollectives;
+use mpi::datatype::PartitionMut;
+use mpi::topology::{Communicator, SimpleCommunicator};
+
+use std::time::Duration;
+
+use crate::comm::Call;
+use crate::failure::misuse;
+
+/// What a rank says before a collective: a call, or that its body has returned.
+pub(crate) enum Said<'a> {
+    Call(&'a Call),
+    End,
+}
+
+/// The numbers a rank sends: call number, operation, call site, iterable length, and one
+/// number of the operation's own.
+const WORDS: usize = 5;
+const UNKNOWN_LENGTH: u64 = u64::MAX;
+const END: u64 = u64::MAX;
+
+/// A stable 64-bit hash (FNV-1a): the ranks run the same program, so equal texts give equal
+/// numbers on every rank.
+fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn site_text(site: &Location<'_>) -> String {
+    format!("{}:{}:{}", site.file(), site.line(), site.column())
+}
+
+impl Said<'_> {
+    fn words(&self, extra: u64) -> [u64; WORDS] {
+        match self {
+            Said::Call(call) => [
+                call.number,
+                fingerprint(call.operation),
+                fingerprint(&site_text(call.site)),
+                call.length.map_or(UNKNOWN_LENGTH, |length| length as u64),
+                extra,
+            ],
+            Said::End => [END, END, END, UNKNOWN_LENGTH, extra],
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Said::Call(call) => format!("{} at {}", call.operation, call.site),
+            Said::End => String::new(),
+        }
+    }
+}
+
+/// Says `said` to the ranks of `comm`, with `extra`; returns every rank's `extra`, in rank
+/// order, once every rank has said the same call, with the same iterable length. Where they
+/// disagree, one rank reports why and ends the job (the lowest that is still in its body); the
+/// others leave the report to it.
+pub(crate) fn agree(comm: &SimpleCommunicator, said: Said<'_>, extra: u64) -> Vec<u64> {
+    let mine = said.words(extra);
+    let mut all = vec![0u64; WORDS * comm.size() as usize];
+    comm.all_gather_into(&mine[..], &mut all[..]);
+    let headers: Vec<&[u64]> = all.chunks(WORDS).collect();
+    if headers.iter().any(|header| header[..3] != mine[..3]) {
+        disagree(comm, &said, &headers);
+    }
+    // The same call everywhere; the first rank compares the lengths and reports.
+    if let Some(other) = headers.iter().position(|header| header[3] != headers[0][3]) {
+        let Said::Call(call) = &said else {
+            unreachable!("an end has no length")
+        };
+        if comm.rank() != 0 {
+            wait_for_the_end();
+        }
+        let theirs = headers[other][3];
+        let theirs = (theirs != UNKNOWN_LENGTH).then_some(theirs as usize);
+        misuse(call.length_mismatch(call.ranks.first() + other, theirs));
+    }
+    headers.iter().map(|header| header[WORDS - 1]).collect()
+}
+
+/// Every rank of `comm` has seen that the calls differ: they exchange what they called, and the
+/// lowest rank still in its body explains it; the others stop and wait for the job to end.
+fn disagree(comm: &SimpleCommunicator, said: &Said<'_>, headers: &[&[u64]]) -> ! {
+    let described = all_descriptions(comm, said);
+    let rank = comm.rank() as usize;
+    let reporter = headers.iter().position(|header| header[0] != END);
+    if reporter != Some(rank) {
+        wait_for_the_end();
+    }
+    let Said::Call(call) = said else {
+        unreachable!("the reporter is in its body")
+    };
+    let other = (0..headers.len())
+        .find(|&other| headers[other][..3] != headers[rank][..3])
+        .expect("the calls differ");
+    let other_world_rank = call.ranks.first() + other;
+    if headers[other][0] == END {
+        misuse(call.absent(other_world_rank));
+    }
+    misuse(format!(
+        "collective #{} does not match across ranks: rank {} called {}, rank {other_world_rank} \
+         called {}. Every rank must make the same collective calls (splits and maps included) \
+         in the same order",
+        call.number, call.rank, described[rank], described[other]
+    ))
+}
+
+/// Leaves the report to the reporting rank: gives it time to print and end the job, then ends
+/// this process if it is still there.
+fn wait_for_the_end() -> ! {
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: `_exit` ends the process at once. It skips the `atexit` hook on purpose: its
+    // MPI_Finalize would wait for ranks that are gone.
+    unsafe { libc::_exit(1) }
+}
+
+/// What each rank of `comm` said, as text, in rank order.
+fn all_descriptions(comm: &SimpleCommunicator, said: &Said<'_>) -> Vec<String> {
+    let text = said.describe().into_bytes();
+    let size = comm.size() as usize;
+    let mut counts = vec![0i32; size];
+    comm.all_gather_into(&(text.len() as i32), &mut counts[..]);
+    let displacements: Vec<i32> = counts
+        .iter()
+        .scan(0, |start, &count| {
+            let this = *start;
+            *start += count;
+            Some(this)
+        })
+        .collect();
+    let mut all = vec![0u8; counts.iter().map(|&count| count as usize).sum()];
+    {
+        let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displacements[..]);
+        comm.all_gather_varcount_into(&text[..], &mut partition);
+    }
+    let mut texts = Vec::with_capacity(size);
+    let mut start = 0;
+    for &count in &counts {
+        let end = start + count as usize;
+        texts.push(String::from_utf8_lossy(&all[start..end]).into_owned());
+        start = end;
+    }
+    texts
+}
