@@ -173,3 +173,100 @@ fn an_unfinished_split_iterator_counts_as_a_running_loop() {
     });
     assert_eq!(total, 45 + 1);
 }
+
+/// Every rank builds the same map, but each map has hash keys of its own, so each iterates
+/// in its own order.
+fn same_map_on_every_rank() -> std::collections::HashMap<String, Vec<f64>> {
+    (0..1000)
+        .map(|key| (format!("key {key}"), vec![f64::from(key)]))
+        .collect()
+}
+
+#[dlp::spmd]
+fn keys_of_a_hash_map() -> Option<Vec<String>> {
+    let map = same_map_on_every_rank();
+    let mut mine = Vec::new();
+    #[par_for(split = "round_robin")]
+    for (key, _values) in &map {
+        mine.push(key.clone());
+    }
+    dlp::gather(mine).map(|all| all.concat())
+}
+
+#[test]
+fn a_hash_map_in_a_loop_is_caught_every_time_instead_of_losing_keys() {
+    for ranks in 1..=4 {
+        for _ in 0..10 {
+            let outcome = no_hang(move || World::threads(ranks).try_run(keys_of_a_hash_map));
+            match outcome {
+                Ok(keys) => {
+                    assert_eq!(ranks, 1, "{ranks} ranks ran on different orders unnoticed");
+                    let mut keys = keys.expect("the main rank gathers");
+                    keys.sort();
+                    keys.dedup();
+                    assert_eq!(keys.len(), 1000);
+                }
+                Err(failure) => {
+                    let message = failure.message();
+                    assert!(
+                        message.contains("split_round_robin at tests/misuse.rs:")
+                            && message.contains("come in another order")
+                            && message.contains("BTreeMap"),
+                        "{message}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_sorted_copy_of_the_map_runs_and_gives_every_key_once() {
+    let keys = World::threads(3).run(|| {
+        let mut entries: Vec<_> = same_map_on_every_rank().into_iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut mine = Vec::new();
+        for (key, _) in dlp::split_managed(entries) {
+            mine.push(key);
+        }
+        dlp::gather(mine).map(|all| all.concat())
+    });
+    let mut keys = keys.expect("the main rank gathers");
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 1000);
+}
+
+#[test]
+fn a_hash_map_given_to_a_split_by_hand_is_refused() {
+    let failure = failure_of(World::threads(2), || {
+        let map = same_map_on_every_rank();
+        let _count = dlp::split_managed(&map).count();
+    });
+    let message = failure.message();
+    assert!(
+        message.contains("split_managed at tests/misuse.rs:")
+            && message.contains("iterates a HashMap or HashSet"),
+        "{message}"
+    );
+}
+
+/// Items that are neither `Hash` nor `Debug` still split (unchecked), and a generic function
+/// compiles: the fingerprint is picked where the item type is known.
+#[dlp::spmd]
+fn count_generic<I: IntoIterator + Clone + Sync>(items: I) -> usize {
+    let mut mine = 0;
+    #[par_for]
+    for _item in items {
+        mine += 1;
+    }
+    dlp::all_reduce(mine, |a, b| a + b)
+}
+
+#[test]
+fn items_without_hash_or_debug_still_split() {
+    #[derive(Clone)]
+    struct Opaque;
+    assert_eq!(count_generic(vec![Opaque; 17]), 17);
+    assert_eq!(count_generic(0..40u8), 40);
+}

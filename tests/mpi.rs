@@ -20,6 +20,19 @@ mod on_mpi {
     use dlp::Split;
 
     /// What a scenario prints; run by every rank of an MPI job.
+    /// Every process builds the same map, whose order is its own.
+    #[dlp::spmd]
+    fn keys_of_a_hash_map() -> Option<usize> {
+        let map: std::collections::HashMap<String, f64> =
+            (0..1000).map(|key| (format!("key {key}"), 0.5)).collect();
+        let mut mine = Vec::new();
+        #[par_for]
+        for (key, _value) in &map {
+            mine.push(key.clone());
+        }
+        dlp::gather(mine).map(|all| all.concat().len())
+    }
+
     /// Rank 1 returns an error before the gather that the others go on to.
     #[dlp::main]
     fn returns_early_on_rank_one() -> Result<(), String> {
@@ -188,6 +201,11 @@ mod on_mpi {
                     let every: Vec<(u32, u32)> =
                         (0..10).flat_map(|i| (0..10).map(move |j| (i, j))).collect();
                     println!("every pair once: {}", pairs == every);
+                }
+            }
+            "hash-map" => {
+                if let Some(keys) = keys_of_a_hash_map() {
+                    println!("{keys} keys");
                 }
             }
             "early-error" => {
@@ -428,6 +446,21 @@ mod on_mpi {
                         "a non-zero exit, and one message naming the gather and the barrier",
                         &outcome,
                     )
+                },
+            ),
+            check(
+                "a HashMap iterated in a loop is caught, not a silent loss of keys",
+                || {
+                    for ranks in [2, 3] {
+                        let outcome = timed_scenario(ranks, "hash-map")?;
+                        expect(
+                            outcome.code != Some(0)
+                                && outcome.stderr.matches("come in another order").count() == 1,
+                            "a non-zero exit, and one message about the order",
+                            &outcome,
+                        )?;
+                    }
+                    Ok(())
                 },
             ),
             check("a collective in a loop body is an error", || {

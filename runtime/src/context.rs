@@ -65,6 +65,7 @@ impl RankContext {
             rank: self.rank,
             length,
             site,
+            order: None,
         }
     }
 

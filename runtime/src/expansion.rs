@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::context;
 use crate::failure::misuse;
 use crate::message::Message;
-use crate::split::{Share, Split};
+use crate::split::{Fingerprint, Share, Split};
 
 /// Set when a rank other than the main one returned an error from `#[dlp::main]`.
 static A_RANK_RETURNED_AN_ERROR: AtomicBool = AtomicBool::new(false);
@@ -112,12 +112,113 @@ pub fn broadcast_result<T: Broadcastable>(value: Option<T>) -> T {
 /// Which ranks run a `#[par_for]` loop: all of them (`#[dlp::main]`, `#[dlp::spmd]`), the main
 /// rank alone (`#[main_only]`), or the others (`#[worker_only]`).
 pub use crate::ranks::Ranks;
-/// A `#[par_for]` loop of a `#[main_only]` or `#[worker_only]` function: the items are shared
-/// by `ranks` only.
+/// A `#[par_for]` loop: the items are shared by `ranks` only, and where `order` is given, the
+/// ranks compare the order of their items with it.
 #[track_caller]
-pub fn split_among<I: IntoIterator>(split: Split, ranks: Ranks, items: I) -> Share<I::IntoIter> {
+pub fn split_among<I: IntoIterator>(
+    split: Split,
+    ranks: Ranks,
+    items: I,
+    order: Option<Fingerprint<I::Item>>,
+) -> Share<I::IntoIter> {
     if !ranks.contains(context::rank(), context::size()) {
         misuse(ranks.misplaced_loop_message(context::rank()));
     }
-    split.over_among(ranks, items)
+    split.over_among(ranks, items, order)
+}
+
+/// The iterable of a `#[par_for]` loop, held while the expansion picks how to fingerprint its
+/// items (see [`fingerprint`]).
+pub struct Probe<T>(T);
+
+impl<T> Probe<T> {
+    /// Holds `items`.
+    pub fn new(items: T) -> Self {
+        Probe(items)
+    }
+
+    /// The items.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+/// How the items of a `#[par_for]` loop are fingerprinted, so that the ranks can compare their
+/// order. Called as `(&&&&probe).fingerprint()`: method lookup tries the receiver types from
+/// the most references down, so the first of these that applies to the item type wins.
+pub mod fingerprint {
+    use std::fmt::Debug;
+    use std::hash::Hash;
+
+    use super::Probe;
+    use crate::split::{Fingerprint, by_debug, by_hash, by_key};
+
+    /// Items that are `Hash`.
+    pub trait ByHash {
+        /// The item type.
+        type Item;
+        /// How to fingerprint an item.
+        fn fingerprint(self) -> Option<Fingerprint<Self::Item>>;
+    }
+
+    impl<T: IntoIterator> ByHash for &&&&Probe<T>
+    where
+        T::Item: Hash,
+    {
+        type Item = T::Item;
+        fn fingerprint(self) -> Option<Fingerprint<T::Item>> {
+            Some(by_hash::<T::Item>)
+        }
+    }
+
+    /// Pairs whose first element is `Hash`: the entries of a map, by key.
+    pub trait ByKey {
+        /// The item type.
+        type Item;
+        /// How to fingerprint an item.
+        fn fingerprint(self) -> Option<Fingerprint<Self::Item>>;
+    }
+
+    impl<T, K: Hash, V> ByKey for &&&Probe<T>
+    where
+        T: IntoIterator<Item = (K, V)>,
+    {
+        type Item = (K, V);
+        fn fingerprint(self) -> Option<Fingerprint<(K, V)>> {
+            Some(by_key::<K, V>)
+        }
+    }
+
+    /// Items that are `Debug`, by their text.
+    pub trait ByDebug {
+        /// The item type.
+        type Item;
+        /// How to fingerprint an item.
+        fn fingerprint(self) -> Option<Fingerprint<Self::Item>>;
+    }
+
+    impl<T: IntoIterator> ByDebug for &&Probe<T>
+    where
+        T::Item: Debug,
+    {
+        type Item = T::Item;
+        fn fingerprint(self) -> Option<Fingerprint<T::Item>> {
+            Some(by_debug::<T::Item>)
+        }
+    }
+
+    /// Any other items: not compared.
+    pub trait Unchecked {
+        /// The item type.
+        type Item;
+        /// How to fingerprint an item: not at all.
+        fn fingerprint(self) -> Option<Fingerprint<Self::Item>>;
+    }
+
+    impl<T: IntoIterator> Unchecked for &Probe<T> {
+        type Item = T::Item;
+        fn fingerprint(self) -> Option<Fingerprint<T::Item>> {
+            None
+        }
+    }
 }

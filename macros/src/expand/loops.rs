@@ -33,6 +33,36 @@ fn split_of(marker: &Attribute, errors: &mut Errors) -> LoopSplit {
 }
 
 /// The loop with its iterable handed to the split the options ask for.
+/// The split of `iterable` among the ranks of `group`, whose ranks compare the order of their
+/// items where the items can be fingerprinted: the runtime's probe picks, by autoref
+/// specialization on the concrete item type, `Hash`, then the `Hash` of a pair's first element,
+/// then `Debug`, then nothing. Matching on the probe keeps the iterable's temporaries alive for
+/// the whole loop, as in the loop as written.
+fn compared_split(
+    splitter: &TokenStream,
+    group: &syn::Ident,
+    iterable: &syn::Expr,
+    marker_span: Span,
+) -> TokenStream {
+    let probe = syn::Ident::new("__dlp_probe", Span::mixed_site());
+    let order = syn::Ident::new("__dlp_order", Span::mixed_site());
+    quote_spanned! {marker_span=>
+        match ::dlp::__private::Probe::new(#iterable) {
+            #probe => {
+                #[allow(unused_imports)]
+                use ::dlp::__private::fingerprint::{ByDebug as _, ByHash as _, ByKey as _, Unchecked as _};
+                let #order = (&&&&#probe).fingerprint();
+                ::dlp::__private::split_among(
+                    #splitter,
+                    ::dlp::__private::Ranks::#group,
+                    #probe.into_inner(),
+                    #order,
+                )
+            }
+        }
+    }
+}
+
 fn rewrite_loop(for_loop: &mut ExprForLoop, split: LoopSplit, ranks: Ranks, marker_span: Span) {
     let iterable = &for_loop.expr;
     let mut splitter = match split.schedule {
@@ -48,15 +78,15 @@ fn rewrite_loop(for_loop: &mut ExprForLoop, split: LoopSplit, ranks: Ranks, mark
     if split.progress {
         splitter = quote!(#splitter.progress());
     }
-    let expr: TokenStream = match ranks {
-        Ranks::All => quote_spanned!(marker_span=> #splitter.over(#iterable)),
-        Ranks::Main => quote_spanned!(marker_span=>
-            ::dlp::__private::split_among(#splitter, ::dlp::__private::Ranks::Main, #iterable)
-        ),
-        Ranks::Workers => quote_spanned!(marker_span=>
-            ::dlp::__private::split_among(#splitter, ::dlp::__private::Ranks::Workers, #iterable)
-        ),
-    };
+    let group = syn::Ident::new(
+        match ranks {
+            Ranks::All => "All",
+            Ranks::Main => "Main",
+            Ranks::Workers => "Workers",
+        },
+        marker_span,
+    );
+    let expr = compared_split(&splitter, &group, iterable, marker_span);
     *for_loop.expr = syn::parse2(expr).expect("a method call parses as an expression");
 }
 

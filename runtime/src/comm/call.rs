@@ -9,6 +9,9 @@ use std::panic::Location;
 
 use crate::ranks::Ranks;
 
+/// How many items from the start of a split's iterable the ranks compare.
+pub(crate) const ORDER_PREFIX: usize = 64;
+
 /// A collective call (splits and maps included) as a rank makes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Call {
@@ -24,6 +27,9 @@ pub(crate) struct Call {
     pub(crate) length: Option<usize>,
     /// Where the program makes the call.
     pub(crate) site: &'static Location<'static>,
+    /// For a split whose items can be fingerprinted, the fingerprint of their start: the same
+    /// on every rank whose items come in the same order.
+    pub(crate) order: Option<u64>,
 }
 
 /// The end of every message about ranks that disagree: what the rule is.
@@ -49,10 +55,26 @@ impl Call {
         }
         match (self.length, other.length) {
             (Some(mine), Some(theirs)) if mine != theirs => {
-                Some(self.length_mismatch(other.rank, other.length))
+                return Some(self.length_mismatch(other.rank, other.length));
             }
+            _ => {}
+        }
+        match (self.order, other.order) {
+            (Some(mine), Some(theirs)) if mine != theirs => Some(self.order_mismatch(other.rank)),
             _ => None,
         }
+    }
+
+    /// The message for items that come in another order on rank `other`.
+    pub(crate) fn order_mismatch(&self, other: usize) -> String {
+        format!(
+            "the items of {} at {} come in another order on rank {} than on rank {other}: their \
+             first {ORDER_PREFIX} items differ. Every rank must see the same items in the same \
+             order (only indices travel). A HashMap or HashSet iterates in an order of its own \
+             in every map: iterate a BTreeMap or BTreeSet instead, or collect the items into a \
+             Vec and sort it first",
+            self.operation, self.site, self.rank
+        )
     }
 
     /// The message for iterables of different lengths: this rank's, and `theirs` on rank
@@ -106,6 +128,7 @@ mod tests {
             rank,
             length,
             site: Location::caller(),
+            order: None,
         }
     }
 

@@ -16,7 +16,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-pub(crate) use call::Call;
+pub(crate) use call::{Call, ORDER_PREFIX};
 pub(crate) use codec::{Codec, Value, unbox};
 
 use crate::ranks::Ranks;

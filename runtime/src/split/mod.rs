@@ -1,6 +1,7 @@
 //! Splits: which items of an iterable each rank processes.
 
 mod claims;
+mod order;
 mod plan;
 mod share;
 
@@ -8,6 +9,8 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+pub use order::Fingerprint;
+pub(crate) use order::{by_debug, by_hash, by_key};
 pub(crate) use plan::block_range;
 pub use share::{Share, WithIndex};
 
@@ -17,7 +20,7 @@ use crate::observe::{RankWatch, SplitWatch};
 use crate::ranks::Ranks;
 use claims::Claims;
 use plan::Sizer;
-use share::{CollectedItems, Plan, collected, exact_length};
+use share::{CollectedItems, Plan, Prefixed, collected, exact_length};
 
 /// How the items of a split are assigned to ranks.
 ///
@@ -259,7 +262,7 @@ impl Split {
     /// ```
     #[track_caller]
     pub fn over<I: IntoIterator>(self, items: I) -> Share<I::IntoIter> {
-        self.over_among(Ranks::All, items)
+        self.over_among(Ranks::All, items, None)
     }
 
     /// Every item, for a rank that processes them all, with no call to the other ranks.
@@ -291,29 +294,37 @@ impl Split {
         matches!(self.schedule, Schedule::Managed | Schedule::Guided)
     }
 
-    /// The items of `items` that fall to this rank when only the ranks of `ranks` share them.
+    /// The items of `items` that fall to this rank when only the ranks of `ranks` share them;
+    /// where `fingerprint` is given, the ranks compare the order of their items with it.
     #[track_caller]
-    pub(crate) fn over_among<I: IntoIterator>(self, ranks: Ranks, items: I) -> Share<I::IntoIter> {
+    pub(crate) fn over_among<I: IntoIterator>(
+        self,
+        ranks: Ranks,
+        items: I,
+        fingerprint: Option<Fingerprint<I::Item>>,
+    ) -> Share<I::IntoIter> {
         let items = items.into_iter();
         let Some(rank) = context::with_peers().filter(|_| ranks != Ranks::Main) else {
             return self.alone(items);
         };
+        let site = std::panic::Location::caller();
         let label = self.label();
-        // A block split needs the length: collect an iterable that does not know it.
-        let (items, length) = match (self.schedule, exact_length(&items)) {
-            (_, Some(length)) => (Items::Live(items), Some(length)),
-            (Schedule::Block, None) => {
-                let (collected, length) = collected(items);
-                (Items::Collected(collected), Some(length))
+        let operation = self.schedule.operation();
+        let length = exact_length(&items);
+        let (items, order) = match fingerprint {
+            Some(fingerprint) => checked_order(items, fingerprint),
+            None => {
+                order::refuse_hash_order::<I::IntoIter>(operation, site);
+                (Items::Live(items), None)
             }
-            (_, None) => (Items::Live(items), None),
         };
-        let call = rank.begin(
-            ranks,
-            self.schedule.operation(),
-            length,
-            std::panic::Location::caller(),
-        );
+        // A block split needs the length: collect an iterable that does not know it.
+        let (items, length) = match (self.schedule, length) {
+            (Schedule::Block, None) => items.collected(),
+            _ => (items, length),
+        };
+        let mut call = rank.begin(ranks, operation, length, site);
+        call.order = order;
         let shared = self.join(&rank, &call, label);
         let watch = shared
             .watch
@@ -424,17 +435,39 @@ pub(crate) struct SplitShared {
     pub(crate) watch: Option<Arc<SplitWatch>>,
 }
 
-/// The items of a split, as given or collected to learn their length.
+/// `items`, with the fingerprint of their start.
+fn checked_order<I: Iterator>(
+    mut items: I,
+    fingerprint: Fingerprint<I::Item>,
+) -> (Items<I>, Option<u64>) {
+    let (head, order) = order::prefix(&mut items, fingerprint);
+    (Items::Prefixed(head.into_iter().chain(items)), Some(order))
+}
+
+/// The items of a split: as given, after their compared start, or collected to learn their
+/// length.
 enum Items<I: Iterator> {
     Live(I),
+    Prefixed(Prefixed<I>),
     Collected(CollectedItems<I>),
 }
 
 impl<I: Iterator> Items<I> {
+    /// The items collected, with their number.
+    fn collected(self) -> (Items<I>, Option<usize>) {
+        let (collected, length) = match self {
+            Items::Live(items) => collected::<I>(items),
+            Items::Prefixed(items) => collected::<I>(items),
+            Items::Collected(items) => return (Items::Collected(items), None),
+        };
+        (Items::Collected(collected), Some(length))
+    }
+
     #[track_caller]
     fn share(self, plan: Plan, stride: usize, aborted: Option<Arc<AtomicBool>>) -> Share<I> {
         match self {
             Items::Live(items) => Share::live(items, plan, stride, aborted),
+            Items::Prefixed(items) => Share::prefixed(items, plan, stride, aborted),
             Items::Collected(items) => Share::of_collected(items, plan, aborted),
         }
     }

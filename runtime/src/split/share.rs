@@ -92,10 +92,15 @@ pub(crate) enum Plan {
     },
 }
 
+/// The items the ranks compared at the start of a split, then the rest.
+pub(crate) type Prefixed<I> = std::iter::Chain<std::vec::IntoIter<<I as Iterator>::Item>, I>;
+
 enum Source<I: Iterator> {
     Live(I),
     /// Items collected up front, where a split needs the length and the iterator has none.
     Collected(std::vec::IntoIter<I::Item>),
+    /// Items whose start the ranks compared.
+    Prefixed(Prefixed<I>),
 }
 
 impl<I: Iterator> Source<I> {
@@ -107,6 +112,8 @@ impl<I: Iterator> Source<I> {
             (Source::Live(items), _) => items.nth(skip),
             (Source::Collected(items), 0) => items.next(),
             (Source::Collected(items), _) => items.nth(skip),
+            (Source::Prefixed(items), 0) => items.next(),
+            (Source::Prefixed(items), _) => items.nth(skip),
         }
     }
 
@@ -124,8 +131,10 @@ pub(crate) fn exact_length(items: &impl Iterator) -> Option<usize> {
     }
 }
 
-/// Collects `items` so that its length is known.
-pub(crate) fn collected<I: Iterator>(items: I) -> (CollectedItems<I>, usize) {
+/// Collects `items`, the items of an `I`, so that their number is known.
+pub(crate) fn collected<I: Iterator>(
+    items: impl Iterator<Item = I::Item>,
+) -> (CollectedItems<I>, usize) {
     let items: Vec<I::Item> = items.collect();
     let length = items.len();
     (CollectedItems(items.into_iter()), length)
@@ -142,6 +151,16 @@ impl<I: Iterator> Share<I> {
         aborted: Option<Arc<AtomicBool>>,
     ) -> Self {
         Share::new(Source::Live(items), plan, stride, aborted)
+    }
+
+    #[track_caller]
+    pub(crate) fn prefixed(
+        items: Prefixed<I>,
+        plan: Plan,
+        stride: usize,
+        aborted: Option<Arc<AtomicBool>>,
+    ) -> Self {
+        Share::new(Source::Prefixed(items), plan, stride, aborted)
     }
 
     #[track_caller]
@@ -416,6 +435,7 @@ impl<I: Iterator> Iterator for Share<I> {
             accumulated = match &mut self.source {
                 Source::Live(items) => items.by_ref().take(run).fold(accumulated, step),
                 Source::Collected(items) => items.by_ref().take(run).fold(accumulated, step),
+                Source::Prefixed(items) => items.by_ref().take(run).fold(accumulated, step),
             };
             if self.next < run_end {
                 self.finish::<()>(); // the items ran out before the run did

@@ -24,10 +24,12 @@ pub(crate) enum Said<'a> {
     End,
 }
 
-/// The numbers a rank sends: call number, operation, call site, iterable length, and one
-/// number of the operation's own.
-const WORDS: usize = 5;
-const UNKNOWN_LENGTH: u64 = u64::MAX;
+/// The numbers a rank sends: call number, operation, call site, iterable length, the
+/// fingerprint of the order of its items, and one number of the operation's own.
+const WORDS: usize = 6;
+const LENGTH: usize = 3;
+const ORDER: usize = 4;
+const UNKNOWN: u64 = u64::MAX;
 const END: u64 = u64::MAX;
 
 /// A stable 64-bit hash (FNV-1a): the ranks run the same program, so equal texts give equal
@@ -49,10 +51,11 @@ impl Said<'_> {
                 call.number,
                 fingerprint(call.operation),
                 fingerprint(&site_text(call.site)),
-                call.length.map_or(UNKNOWN_LENGTH, |length| length as u64),
+                call.length.map_or(UNKNOWN, |length| length as u64),
+                call.order.unwrap_or(UNKNOWN),
                 extra,
             ],
-            Said::End => [END, END, END, UNKNOWN_LENGTH, extra],
+            Said::End => [END, END, END, UNKNOWN, UNKNOWN, extra],
         }
     }
 
@@ -76,19 +79,39 @@ pub(crate) fn agree(comm: &SimpleCommunicator, said: Said<'_>, extra: u64) -> Ve
     if headers.iter().any(|header| header[..3] != mine[..3]) {
         disagree(comm, &said, &headers);
     }
-    // The same call everywhere; the first rank compares the lengths and reports.
-    if let Some(other) = headers.iter().position(|header| header[3] != headers[0][3]) {
-        let Said::Call(call) = &said else {
-            unreachable!("an end has no length")
-        };
-        if comm.rank() != 0 {
-            wait_for_the_end();
-        }
-        let theirs = headers[other][3];
-        let theirs = (theirs != UNKNOWN_LENGTH).then_some(theirs as usize);
-        misuse(call.length_mismatch(call.ranks.first() + other, theirs));
+    // The same call everywhere; the first rank compares the items and reports.
+    if let Said::Call(call) = &said {
+        compare_items(comm, call, &headers);
     }
     headers.iter().map(|header| header[WORDS - 1]).collect()
+}
+
+/// Stops the ranks if their iterables differ in length or in the order of their items; the
+/// first rank of the group reports it.
+fn compare_items(comm: &SimpleCommunicator, call: &Call, headers: &[&[u64]]) {
+    let differs = |word: usize| {
+        let first = headers[0][word];
+        let known = |value: u64| value != UNKNOWN;
+        headers
+            .iter()
+            .position(|header| known(first) && known(header[word]) && header[word] != first)
+    };
+    let length = headers
+        .iter()
+        .position(|header| header[LENGTH] != headers[0][LENGTH]);
+    let message = match (length, differs(ORDER)) {
+        (None, None) => return,
+        (Some(other), _) => {
+            let theirs = headers[other][LENGTH];
+            let theirs = (theirs != UNKNOWN).then_some(theirs as usize);
+            call.length_mismatch(call.ranks.first() + other, theirs)
+        }
+        (None, Some(other)) => call.order_mismatch(call.ranks.first() + other),
+    };
+    if comm.rank() != 0 {
+        wait_for_the_end();
+    }
+    misuse(message)
 }
 
 /// Every rank of `comm` has seen that the calls differ: they exchange what they called, and the

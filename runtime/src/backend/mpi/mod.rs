@@ -175,6 +175,7 @@ fn end_call(rank: usize) -> Call {
         rank,
         length: None,
         site: std::panic::Location::caller(),
+        order: None,
     }
 }
 
