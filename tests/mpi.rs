@@ -346,16 +346,23 @@ mod on_mpi {
                 )
             }),
             check(
-                "a panic on one rank ends the job, naming the rank and the item",
+                "a panic on one rank ends the job with dlp's line last, and no MPI noise",
                 || {
                     let outcome = scenario(3, "panic");
+                    let dlp_line =
+                        "dlp: rank 2 panicked at item 5: broken example; stopping all 3 ranks";
                     expect(
-                        outcome.code != Some(0)
+                        outcome.code == Some(101)
                             && outcome.stderr.contains("broken example")
-                            && outcome.stderr.contains(
-                                "dlp: rank 2 panicked at item 5: broken example; stopping all 3 ranks",
-                            ),
-                        "a non-zero exit, and rank 2 / item 5 on stderr",
+                            && outcome.stderr.trim_end().ends_with(dlp_line)
+                            && outcome.stdout.is_empty()
+                            && !outcome.stderr.contains("Abort(")
+                            && !outcome.stderr.contains("BAD TERMINATION")
+                            && !outcome.stderr.contains("==== backtrace")
+                            && !outcome.stderr.contains("stack backtrace")
+                            && !outcome.stderr.contains("Assertion"),
+                        "exit 101, rank 2 / item 5 on stderr as its last line, and nothing from \
+                         MPI or mpiexec",
                         &outcome,
                     )
                 },
