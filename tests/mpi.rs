@@ -367,6 +367,17 @@ mod on_mpi {
                     )
                 },
             ),
+            check(
+                "a bad DLP_THREADS under mpiexec -n 3 is one line for the job, exit code 2",
+                || {
+                    let outcome = mpiexec(
+                        3,
+                        &me(),
+                        &[(runner::CHILD_VAR, "watched"), ("DLP_THREADS", "x")],
+                    );
+                    runner::expect_config_error(&outcome, "DLP_THREADS=\"x\" is not a number")
+                },
+            ),
             check("a rank killed with SIGKILL ends the job", || {
                 let outcome = scenario(3, "kill");
                 expect(outcome.code != Some(0), "a non-zero exit", &outcome)

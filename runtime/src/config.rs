@@ -130,18 +130,39 @@ impl fmt::Display for ConfigError {
             } => write!(
                 f,
                 "this program was started by an MPI launcher as {processes} processes \
-                 ({variable}={processes}), but it runs without MPI, so each process would run the \
-                 whole program on its own. Build it with the MPI backend (`cargo build --release \
-                 --features mpi`, with MPI installed) and leave DLP_BACKEND unset, or start one \
+                 ({variable}={processes}), but it was built without dlp's MPI backend, so each \
+                 process would run the whole program on its own. {TURN_ON_MPI}; or start one \
                  process with DLP_THREADS={processes} to run {processes} ranks on threads"
             ),
             ConfigError::MpiNotBuilt => write!(
                 f,
-                "DLP_BACKEND=mpi, but this program was built without the MPI backend: build it \
-                 with `--features mpi` (MPI installed), or use DLP_BACKEND=threads or serial"
+                "DLP_BACKEND=mpi, but this program was built without dlp's MPI backend. \
+                 {TURN_ON_MPI}; or use DLP_BACKEND=threads or serial"
             ),
         }
     }
+}
+
+/// How a user turns the MPI backend on from their own crate, for the errors of a build without
+/// it. The version is this crate's, which the facade `dlp` shares.
+const TURN_ON_MPI: &str = concat!(
+    "Turn the MPI backend on in your Cargo.toml: `dlp = { version = \"",
+    env!("CARGO_PKG_VERSION_MAJOR"),
+    ".",
+    env!("CARGO_PKG_VERSION_MINOR"),
+    "\", features = [\"mpi\"] }`, or forward a feature of your crate, `[features] mpi = ",
+    "[\"dlp/mpi\"]`, and build with `--features mpi` (MPI installed)"
+);
+
+impl ConfigError {
+    /// The exit code of a program that [`run`](crate::run) stops because of a bad
+    /// configuration: distinct from a panic's 101 and from the 1 of an error returned by
+    /// `#[dlp::main]`, so that scripts can tell a misconfigured launch from a failed run.
+    ///
+    /// ```
+    /// assert_eq!(dlp::ConfigError::EXIT_CODE, 2);
+    /// ```
+    pub const EXIT_CODE: i32 = 2;
 }
 
 impl std::error::Error for ConfigError {}
@@ -321,8 +342,20 @@ mod tests {
     #[test]
     fn the_mpi_backend_needs_the_mpi_feature() {
         let mpi = config(&[("DLP_BACKEND", "mpi")]).unwrap_err();
-        assert!(mpi.to_string().contains("built without the MPI backend"));
-        assert!(mpi.to_string().contains("--features mpi"));
+        assert!(mpi.to_string().contains("built without dlp's MPI backend"));
+        says_how_to_turn_mpi_on(&mpi.to_string());
+    }
+
+    /// A user's crate turns MPI on through its dependency on `dlp`, or forwards a feature.
+    #[cfg(not(feature = "mpi"))]
+    fn says_how_to_turn_mpi_on(text: &str) {
+        assert!(
+            text.contains(r#"`dlp = { version = "0.1", features = ["mpi"] }`"#)
+                && text.contains(r#"`[features] mpi = ["dlp/mpi"]`"#)
+                && text.contains("--features mpi")
+                && !text.contains('\n'),
+            "{text}"
+        );
     }
 
     #[cfg(not(feature = "mpi"))]
@@ -342,6 +375,7 @@ mod tests {
                 text.contains("as 8 processes") && text.contains("DLP_THREADS=8"),
                 "{text}"
             );
+            says_how_to_turn_mpi_on(&text);
         }
         // One process started by a launcher is an ordinary program.
         assert!(config(&[("PMI_SIZE", "1"), ("SLURM_NTASKS", "8")]).is_ok());
