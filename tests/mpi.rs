@@ -175,6 +175,7 @@ mod on_mpi {
                     .count();
                 dlp::all_reduce((first, second), |a, b| (a.0 + b.0, a.1 + b.1));
             }),
+            "outside" => println!("{} {} {}", dlp::rank(), dlp::size(), dlp::is_main()),
             "mismatch" => dlp::run(|| {
                 let count = if dlp::rank() == 1 { 11 } else { 10 };
                 dlp::split_managed(0..count).for_each(drop);
@@ -376,6 +377,19 @@ mod on_mpi {
                         &[(runner::CHILD_VAR, "watched"), ("DLP_THREADS", "x")],
                     );
                     runner::expect_config_error(&outcome, "DLP_THREADS=\"x\" is not a number")
+                },
+            ),
+            check(
+                "outside any world, rank and size are the job's: 0 2 true and 1 2 false",
+                || {
+                    let outcome = scenario(2, "outside");
+                    let mut lines: Vec<&str> = outcome.stdout.lines().collect();
+                    lines.sort();
+                    expect(
+                        outcome.code == Some(0) && lines == ["0 2 true", "1 2 false"],
+                        "exit 0, and the lines 0 2 true and 1 2 false",
+                        &outcome,
+                    )
                 },
             ),
             check("a rank killed with SIGKILL ends the job", || {

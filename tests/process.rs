@@ -59,6 +59,7 @@ fn child(scenario: &str) {
             });
             println!("{counts:?}");
         }
+        "outside" => println!("{} {} {}", dlp::rank(), dlp::size(), dlp::is_main()),
         "loud" => {
             // Far more than a pipe holds (64 KiB), on both streams, interleaved: a runner that
             // reads the pipes only after the exit would leave this child blocked on a write.
@@ -331,6 +332,18 @@ fn checks() -> Vec<Check> {
             let outcome = run_scenario("watched", &[("DLP_REPORT", "verbose")]);
             runner::expect_config_error(&outcome, "DLP_REPORT=\"verbose\" is not a yes or a no")
         }),
+        check(
+            "outside any world, rank and size are the launcher's: rank < size",
+            || {
+                let alone = run_scenario("outside", &[]);
+                let launched = run_scenario("outside", &[("PMI_SIZE", "4"), ("PMI_RANK", "1")]);
+                expect(
+                    alone.stdout == "0 1 true\n" && launched.stdout == "1 4 false\n",
+                    "0 1 true alone, and 1 4 false as process 1 of 4",
+                    &launched,
+                )
+            },
+        ),
     ];
     if !cfg!(feature = "mpi") {
         checks.extend(without_mpi_checks());

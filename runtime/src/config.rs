@@ -229,7 +229,8 @@ const LAUNCHER_SIZES: [&str; 4] = [
     "SLURM_STEP_NUM_TASKS",
 ];
 
-/// The variables by which the same launchers tell a process its rank in the job.
+/// The variables by which the same launchers tell a process its rank in the job, in the order
+/// of [`LAUNCHER_SIZES`].
 const LAUNCHER_RANKS: [&str; 4] = [
     "PMI_RANK",
     "PMIX_RANK",
@@ -249,27 +250,40 @@ pub(crate) struct Launch {
 }
 
 impl Launch {
+    /// The launch read through `var`. The rank comes from the same launcher as the number of
+    /// processes: a Slurm batch script's `SLURM_PROCID` must not give a rank to a job that its
+    /// own `mpiexec` started.
     fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Option<Launch> {
         let number = |name: &str| var(name)?.trim().parse::<usize>().ok();
-        let (variable, processes) = LAUNCHER_SIZES
+        let (launcher, processes) = LAUNCHER_SIZES
             .iter()
-            .find_map(|&name| Some((name, number(name)?)))?;
-        let rank = LAUNCHER_RANKS.iter().find_map(|&name| number(name));
+            .enumerate()
+            .find_map(|(launcher, &name)| Some((launcher, number(name)?)))?;
         Some(Launch {
-            variable,
+            variable: LAUNCHER_SIZES[launcher],
             processes,
-            rank: rank.unwrap_or(0),
+            rank: number(LAUNCHER_RANKS[launcher]).unwrap_or(0),
         })
+    }
+
+    /// How an MPI launcher started this process, read once from the process environment;
+    /// `None` for a process that no launcher started.
+    pub(crate) fn of_this_process() -> Option<Launch> {
+        static LAUNCH: OnceLock<Option<Launch>> = OnceLock::new();
+        *LAUNCH.get_or_init(|| Launch::from_vars(&|name| std::env::var(name).ok()))
     }
 }
 
-/// This process's rank in the MPI job that started it, from the launcher's variables; 0 for a
-/// process that no MPI launcher started.
+/// This process's rank in the MPI job that started it; 0 for a process that no MPI launcher
+/// started.
 pub(crate) fn process_rank() -> usize {
-    static RANK: OnceLock<usize> = OnceLock::new();
-    *RANK.get_or_init(|| {
-        Launch::from_vars(&|name| std::env::var(name).ok()).map_or(0, |launch| launch.rank)
-    })
+    Launch::of_this_process().map_or(0, |launch| launch.rank)
+}
+
+/// How many processes the MPI launcher that started this process started; 1 for a process that
+/// no MPI launcher started.
+pub(crate) fn process_count() -> usize {
+    Launch::of_this_process().map_or(1, |launch| launch.processes)
 }
 
 fn cores() -> usize {
@@ -413,6 +427,15 @@ mod tests {
                 rank: 2
             })
         );
+        // Another launcher's rank is not this job's: the batch step's, under an mpiexec of 2.
+        let in_a_batch_script = [("SLURM_PROCID", "3"), ("PMI_SIZE", "2")];
+        let launch = Launch::from_vars(&|name| {
+            in_a_batch_script
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        });
+        assert_eq!(launch.map(|launch| launch.rank), Some(0));
         match config(&launched) {
             Ok(config) => assert_eq!((config.backend, config.size), (Backend::Mpi, 4)),
             Err(error) => assert!(!MPI_BUILT && error.to_string().contains("as 4 processes")),
