@@ -237,6 +237,7 @@ mod on_mpi {
                     .count();
                 dlp::all_reduce((first, second), |a, b| (a.0 + b.0, a.1 + b.1));
             }),
+            "outside" => println!("{} {} {}", dlp::rank(), dlp::size(), dlp::is_main()),
             "mismatch" => dlp::run(|| {
                 let count = if dlp::rank() == 1 { 11 } else { 10 };
                 dlp::split_managed(0..count).for_each(drop);
@@ -419,16 +420,47 @@ mod on_mpi {
                 )
             }),
             check(
-                "a panic on one rank ends the job, naming the rank and the item",
+                "a panic on one rank ends the job with dlp's line last, and no MPI noise",
                 || {
                     let outcome = scenario(3, "panic");
+                    let dlp_line =
+                        "dlp: rank 2 panicked at item 5: broken example; stopping all 3 ranks";
                     expect(
-                        outcome.code != Some(0)
+                        outcome.code == Some(101)
                             && outcome.stderr.contains("broken example")
-                            && outcome.stderr.contains(
-                                "dlp: rank 2 panicked at item 5: broken example; stopping all 3 ranks",
-                            ),
-                        "a non-zero exit, and rank 2 / item 5 on stderr",
+                            && outcome.stderr.trim_end().ends_with(dlp_line)
+                            && outcome.stdout.is_empty()
+                            && !outcome.stderr.contains("Abort(")
+                            && !outcome.stderr.contains("BAD TERMINATION")
+                            && !outcome.stderr.contains("==== backtrace")
+                            && !outcome.stderr.contains("stack backtrace")
+                            && !outcome.stderr.contains("Assertion"),
+                        "exit 101, rank 2 / item 5 on stderr as its last line, and nothing from \
+                         MPI or mpiexec",
+                        &outcome,
+                    )
+                },
+            ),
+            check(
+                "a bad DLP_THREADS under mpiexec -n 3 is one line for the job, exit code 2",
+                || {
+                    let outcome = mpiexec(
+                        3,
+                        &me(),
+                        &[(runner::CHILD_VAR, "watched"), ("DLP_THREADS", "x")],
+                    );
+                    runner::expect_config_error(&outcome, "DLP_THREADS=\"x\" is not a number")
+                },
+            ),
+            check(
+                "outside any world, rank and size are the job's: 0 2 true and 1 2 false",
+                || {
+                    let outcome = scenario(2, "outside");
+                    let mut lines: Vec<&str> = outcome.stdout.lines().collect();
+                    lines.sort();
+                    expect(
+                        outcome.code == Some(0) && lines == ["0 2 true", "1 2 false"],
+                        "exit 0, and the lines 0 2 true and 1 2 false",
                         &outcome,
                     )
                 },

@@ -59,6 +59,7 @@ fn child(scenario: &str) {
             });
             println!("{counts:?}");
         }
+        "outside" => println!("{} {} {}", dlp::rank(), dlp::size(), dlp::is_main()),
         "loud" => {
             // Far more than a pipe holds (64 KiB), on both streams, interleaved: a runner that
             // reads the pipes only after the exit would leave this child blocked on a write.
@@ -108,8 +109,9 @@ fn run_scenario(scenario: &str, env: &[(&str, &str)]) -> Outcome {
     runner::run_child(&format!("scenario {scenario}"), &mut command).expect("the child starts")
 }
 
+/// The checks that run on every build.
 fn checks() -> Vec<Check> {
-    vec![
+    let mut checks = vec![
         check("a program runs on DLP_THREADS ranks and exits 0", || {
             let outcome = run_scenario("sum", &[("DLP_THREADS", "5")]);
             expect(
@@ -142,24 +144,18 @@ fn checks() -> Vec<Check> {
                 )
             },
         ),
-        check("a bad DLP_THREADS is a clear error", || {
+        check("a bad DLP_THREADS is one line and exit code 2", || {
             let outcome = run_scenario("sum", &[("DLP_THREADS", "all")]);
-            expect(
-                outcome.code == Some(101)
-                    && outcome.stderr.contains("DLP_THREADS=\"all\" is not a number of ranks: use a whole number of at least 1"),
-                "exit 101 with a message naming DLP_THREADS",
+            runner::expect_config_error(
                 &outcome,
+                "DLP_THREADS=\"all\" is not a number of ranks: use a whole number of at least 1",
             )
         }),
-        check("a bad DLP_BACKEND is a clear error", || {
+        check("a bad DLP_BACKEND is one line and exit code 2", || {
             let outcome = run_scenario("sum", &[("DLP_BACKEND", "cuda")]);
-            expect(
-                outcome.code == Some(101)
-                    && outcome.stderr.contains(
-                        "DLP_BACKEND=\"cuda\" is not a backend: use one of serial, threads, mpi",
-                    ),
-                "exit 101 with a message naming DLP_BACKEND",
+            runner::expect_config_error(
                 &outcome,
+                "DLP_BACKEND=\"cuda\" is not a backend: use one of serial, threads, mpi",
             )
         }),
         check(
@@ -214,32 +210,6 @@ fn checks() -> Vec<Check> {
                 )
             },
         ),
-        check(
-            "a launch of several processes by mpiexec is a clear error, not N copies",
-            || {
-                let outcome = run_scenario("sum", &[("PMI_SIZE", "4"), ("PMI_RANK", "0")]);
-                expect(
-                outcome.code == Some(101)
-                    && outcome.stdout.is_empty()
-                    && outcome.stderr.contains(
-                        "this program was started by an MPI launcher as 4 processes (PMI_SIZE=4)",
-                    ),
-                "exit 101 with a message naming the launcher's variable",
-                &outcome,
-            )
-            },
-        ),
-        check("a bad DLP_REPORT is a clear error", || {
-            let outcome = run_scenario("watched", &[("DLP_REPORT", "verbose")]);
-            expect(
-                outcome.code == Some(101)
-                    && outcome
-                        .stderr
-                        .contains("DLP_REPORT=\"verbose\" is not a yes or a no"),
-                "exit 101 with a message naming DLP_REPORT",
-                &outcome,
-            )
-        }),
         check(
             "DLP_TRACE writes a Chrome trace that covers every item once",
             || {
@@ -362,6 +332,66 @@ fn checks() -> Vec<Check> {
                         outcome.stderr.len()
                     ))
                 }
+            },
+        ),
+        check("a bad DLP_REPORT is one line and exit code 2", || {
+            let outcome = run_scenario("watched", &[("DLP_REPORT", "verbose")]);
+            runner::expect_config_error(&outcome, "DLP_REPORT=\"verbose\" is not a yes or a no")
+        }),
+        check(
+            "outside any world, rank and size are the launcher's: rank < size",
+            || {
+                let alone = run_scenario("outside", &[]);
+                let launched = run_scenario("outside", &[("PMI_SIZE", "4"), ("PMI_RANK", "1")]);
+                expect(
+                    alone.stdout == "0 1 true\n" && launched.stdout == "1 4 false\n",
+                    "0 1 true alone, and 1 4 false as process 1 of 4",
+                    &launched,
+                )
+            },
+        ),
+    ];
+    if !cfg!(feature = "mpi") {
+        checks.extend(without_mpi_checks());
+    }
+    checks
+}
+
+/// What a build without the MPI backend says when it is asked for MPI.
+fn without_mpi_checks() -> Vec<Check> {
+    vec![
+        check(
+            "mpiexec -n 4 of a build without MPI: process 0 says how to turn MPI on, once",
+            || {
+                let outcome = run_scenario("sum", &[("PMI_SIZE", "4"), ("PMI_RANK", "0")]);
+                runner::expect_config_error(
+                    &outcome,
+                    "this program was started by an MPI launcher as 4 processes (PMI_SIZE=4)",
+                )?;
+                runner::expect_config_error(
+                    &outcome,
+                    r#"`dlp = { version = "0.1", features = ["mpi"] }`, or forward a feature of your crate, `[features] mpi = ["dlp/mpi"]`"#,
+                )
+            },
+        ),
+        check(
+            "mpiexec -n 4 of a build without MPI: the other processes exit 2 silently",
+            || {
+                let outcome = run_scenario("sum", &[("PMI_SIZE", "4"), ("PMI_RANK", "1")]);
+                expect(
+                    outcome.code == Some(dlp::ConfigError::EXIT_CODE)
+                        && outcome.stdout.is_empty()
+                        && outcome.stderr.is_empty(),
+                    "exit 2, and nothing printed",
+                    &outcome,
+                )
+            },
+        ),
+        check(
+            "DLP_BACKEND=mpi without MPI is one line and exit code 2",
+            || {
+                let outcome = run_scenario("sum", &[("DLP_BACKEND", "mpi")]);
+                runner::expect_config_error(&outcome, "built without dlp's MPI backend")
             },
         ),
     ]

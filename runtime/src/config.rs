@@ -130,18 +130,39 @@ impl fmt::Display for ConfigError {
             } => write!(
                 f,
                 "this program was started by an MPI launcher as {processes} processes \
-                 ({variable}={processes}), but it runs without MPI, so each process would run the \
-                 whole program on its own. Build it with the MPI backend (`cargo build --release \
-                 --features mpi`, with MPI installed) and leave DLP_BACKEND unset, or start one \
+                 ({variable}={processes}), but it was built without dlp's MPI backend, so each \
+                 process would run the whole program on its own. {TURN_ON_MPI}; or start one \
                  process with DLP_THREADS={processes} to run {processes} ranks on threads"
             ),
             ConfigError::MpiNotBuilt => write!(
                 f,
-                "DLP_BACKEND=mpi, but this program was built without the MPI backend: build it \
-                 with `--features mpi` (MPI installed), or use DLP_BACKEND=threads or serial"
+                "DLP_BACKEND=mpi, but this program was built without dlp's MPI backend. \
+                 {TURN_ON_MPI}; or use DLP_BACKEND=threads or serial"
             ),
         }
     }
+}
+
+/// How a user turns the MPI backend on from their own crate, for the errors of a build without
+/// it. The version is this crate's, which the facade `dlp` shares.
+const TURN_ON_MPI: &str = concat!(
+    "Turn the MPI backend on in your Cargo.toml: `dlp = { version = \"",
+    env!("CARGO_PKG_VERSION_MAJOR"),
+    ".",
+    env!("CARGO_PKG_VERSION_MINOR"),
+    "\", features = [\"mpi\"] }`, or forward a feature of your crate, `[features] mpi = ",
+    "[\"dlp/mpi\"]`, and build with `--features mpi` (MPI installed)"
+);
+
+impl ConfigError {
+    /// The exit code of a program that [`run`](crate::run) stops because of a bad
+    /// configuration: distinct from a panic's 101 and from the 1 of an error returned by
+    /// `#[dlp::main]`, so that scripts can tell a misconfigured launch from a failed run.
+    ///
+    /// ```
+    /// assert_eq!(dlp::ConfigError::EXIT_CODE, 2);
+    /// ```
+    pub const EXIT_CODE: i32 = 2;
 }
 
 impl std::error::Error for ConfigError {}
@@ -208,7 +229,8 @@ const LAUNCHER_SIZES: [&str; 4] = [
     "SLURM_STEP_NUM_TASKS",
 ];
 
-/// The variables by which the same launchers tell a process its rank in the job.
+/// The variables by which the same launchers tell a process its rank in the job, in the order
+/// of [`LAUNCHER_SIZES`].
 const LAUNCHER_RANKS: [&str; 4] = [
     "PMI_RANK",
     "PMIX_RANK",
@@ -228,27 +250,40 @@ pub(crate) struct Launch {
 }
 
 impl Launch {
+    /// The launch read through `var`. The rank comes from the same launcher as the number of
+    /// processes: a Slurm batch script's `SLURM_PROCID` must not give a rank to a job that its
+    /// own `mpiexec` started.
     fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Option<Launch> {
         let number = |name: &str| var(name)?.trim().parse::<usize>().ok();
-        let (variable, processes) = LAUNCHER_SIZES
+        let (launcher, processes) = LAUNCHER_SIZES
             .iter()
-            .find_map(|&name| Some((name, number(name)?)))?;
-        let rank = LAUNCHER_RANKS.iter().find_map(|&name| number(name));
+            .enumerate()
+            .find_map(|(launcher, &name)| Some((launcher, number(name)?)))?;
         Some(Launch {
-            variable,
+            variable: LAUNCHER_SIZES[launcher],
             processes,
-            rank: rank.unwrap_or(0),
+            rank: number(LAUNCHER_RANKS[launcher]).unwrap_or(0),
         })
+    }
+
+    /// How an MPI launcher started this process, read once from the process environment;
+    /// `None` for a process that no launcher started.
+    pub(crate) fn of_this_process() -> Option<Launch> {
+        static LAUNCH: OnceLock<Option<Launch>> = OnceLock::new();
+        *LAUNCH.get_or_init(|| Launch::from_vars(&|name| std::env::var(name).ok()))
     }
 }
 
-/// This process's rank in the MPI job that started it, from the launcher's variables; 0 for a
-/// process that no MPI launcher started.
+/// This process's rank in the MPI job that started it; 0 for a process that no MPI launcher
+/// started.
 pub(crate) fn process_rank() -> usize {
-    static RANK: OnceLock<usize> = OnceLock::new();
-    *RANK.get_or_init(|| {
-        Launch::from_vars(&|name| std::env::var(name).ok()).map_or(0, |launch| launch.rank)
-    })
+    Launch::of_this_process().map_or(0, |launch| launch.rank)
+}
+
+/// How many processes the MPI launcher that started this process started; 1 for a process that
+/// no MPI launcher started.
+pub(crate) fn process_count() -> usize {
+    Launch::of_this_process().map_or(1, |launch| launch.processes)
 }
 
 fn cores() -> usize {
@@ -321,8 +356,20 @@ mod tests {
     #[test]
     fn the_mpi_backend_needs_the_mpi_feature() {
         let mpi = config(&[("DLP_BACKEND", "mpi")]).unwrap_err();
-        assert!(mpi.to_string().contains("built without the MPI backend"));
-        assert!(mpi.to_string().contains("--features mpi"));
+        assert!(mpi.to_string().contains("built without dlp's MPI backend"));
+        says_how_to_turn_mpi_on(&mpi.to_string());
+    }
+
+    /// A user's crate turns MPI on through its dependency on `dlp`, or forwards a feature.
+    #[cfg(not(feature = "mpi"))]
+    fn says_how_to_turn_mpi_on(text: &str) {
+        assert!(
+            text.contains(r#"`dlp = { version = "0.1", features = ["mpi"] }`"#)
+                && text.contains(r#"`[features] mpi = ["dlp/mpi"]`"#)
+                && text.contains("--features mpi")
+                && !text.contains('\n'),
+            "{text}"
+        );
     }
 
     #[cfg(not(feature = "mpi"))]
@@ -342,6 +389,7 @@ mod tests {
                 text.contains("as 8 processes") && text.contains("DLP_THREADS=8"),
                 "{text}"
             );
+            says_how_to_turn_mpi_on(&text);
         }
         // One process started by a launcher is an ordinary program.
         assert!(config(&[("PMI_SIZE", "1"), ("SLURM_NTASKS", "8")]).is_ok());
@@ -379,6 +427,15 @@ mod tests {
                 rank: 2
             })
         );
+        // Another launcher's rank is not this job's: the batch step's, under an mpiexec of 2.
+        let in_a_batch_script = [("SLURM_PROCID", "3"), ("PMI_SIZE", "2")];
+        let launch = Launch::from_vars(&|name| {
+            in_a_batch_script
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        });
+        assert_eq!(launch.map(|launch| launch.rank), Some(0));
         match config(&launched) {
             Ok(config) => assert_eq!((config.backend, config.size), (Backend::Mpi, 4)),
             Err(error) => assert!(!MPI_BUILT && error.to_string().contains("as 4 processes")),

@@ -133,13 +133,13 @@ impl Drop for EnteredRank {
 
 /// The rank of the calling thread: 0 on the main rank, `0..size()` in general.
 ///
-/// Outside any world (plain code that never entered [`run`](crate::run)) it is 0, the single
-/// rank of a world of size 1; in a process that an MPI launcher started, it is the process's
-/// rank in the job, so that `is_main()` still picks one process of the job. A thread that you
-/// spawn yourself from inside a rank is outside any world too.
+/// Outside any world (plain code that never entered [`run`](crate::run)) it is the process's
+/// rank in the job that an MPI launcher (`mpiexec`, `srun`) started, and 0 in a process that no
+/// launcher started: every process of a job runs `main`, and `is_main()` picks one of them. A
+/// thread that you spawn yourself from inside a rank is outside any world too.
 ///
 /// ```
-/// assert_eq!(dlp::rank(), 0);
+/// assert_eq!(dlp::rank(), 0); // not started by a launcher
 /// let ranks = dlp::World::threads(3).run(|| dlp::gather(dlp::rank()));
 /// assert_eq!(ranks, Some(vec![0, 1, 2]));
 /// ```
@@ -147,20 +147,24 @@ pub fn rank() -> usize {
     current().map_or_else(process_rank, |context| context.rank)
 }
 
-/// The number of ranks in the calling thread's world; 1 outside any world.
+/// The number of ranks in the calling thread's world.
+///
+/// Outside any world it is the number of processes that the MPI launcher started, so that
+/// `rank() < size()` holds there too, and 1 in a process that no launcher started.
 ///
 /// ```
-/// assert_eq!(dlp::size(), 1);
+/// assert_eq!(dlp::size(), 1); // not started by a launcher
 /// assert_eq!(dlp::World::threads(4).run(dlp::size), 4);
 /// ```
 pub fn size() -> usize {
-    current().map_or(1, |context| context.size)
+    current().map_or_else(crate::config::process_count, |context| context.size)
 }
 
-/// Whether the calling thread is the main rank (rank 0). True outside any world, but in the
-/// processes other than the first of an MPI job.
+/// Whether the calling thread is the main rank (rank 0). Outside any world, whether this is
+/// the first process of its job: true in a process that no launcher started.
 ///
 /// ```
+/// assert!(dlp::is_main()); // not started by a launcher
 /// let mains = dlp::World::threads(3).run(|| dlp::all_gather(dlp::is_main()));
 /// assert_eq!(mains, vec![true, false, false]);
 /// ```

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
+use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 thread_local! {
@@ -164,12 +165,20 @@ pub(crate) fn run_guarded<R>(
         }
         let failure = Failure::new(rank, item, &*payload);
         if is_misuse(&*payload) {
-            eprintln!("{}", failure.message());
+            print_whole_line(failure.message());
         } else if size > 1 {
-            eprintln!("dlp: {failure}; stopping all {size} ranks");
+            print_whole_line(&format!("dlp: {failure}; stopping all {size} ranks"));
         } else {
-            eprintln!("dlp: {failure}");
+            print_whole_line(&format!("dlp: {failure}"));
         }
         Some(failure)
     })
+}
+
+/// Prints `line` on stderr in one write. `eprintln!` writes its pieces one by one, and an MPI
+/// process killed in between, because another rank aborted the job, would leave half a line.
+fn print_whole_line(line: &str) {
+    let line = format!("{line}\n");
+    // Nothing useful is left to do when stderr is gone.
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }

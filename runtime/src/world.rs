@@ -3,7 +3,7 @@
 use std::panic::resume_unwind;
 
 use crate::backend;
-use crate::config::{Backend, Config, ConfigError, Watch};
+use crate::config::{self, Backend, Config, ConfigError, Watch};
 use crate::context;
 use crate::failure::Failure;
 
@@ -149,9 +149,15 @@ impl World {
 /// the environment variables. Called from inside a world, `run` just calls `body` on the current
 /// rank.
 ///
+/// # Exits
+/// If the environment is misconfigured, `run` prints one line, `dlp: ` and the
+/// [`ConfigError`] (which names the variable and what it accepts), and exits the process with
+/// [`ConfigError::EXIT_CODE`] (2), without a panic or a backtrace. In a job that an MPI launcher
+/// started, only the process of rank 0 prints it: every process finds the same error, and one
+/// line says it. A program that handles the error itself calls [`World::from_env`].
+///
 /// # Panics
-/// If the environment is misconfigured (the message names the variable and what it accepts), or
-/// if any rank panics (see [`World::run`]).
+/// If any rank panics (see [`World::run`]).
 ///
 /// ```
 /// let total = dlp::run(|| {
@@ -163,7 +169,6 @@ impl World {
 /// });
 /// assert_eq!(total, Some(1000));
 /// ```
-#[track_caller]
 pub fn run<R>(body: impl Fn() -> R + Sync) -> R {
     if context::current().is_some() {
         return match context::body() {
@@ -171,8 +176,15 @@ pub fn run<R>(body: impl Fn() -> R + Sync) -> R {
             None => body(),
         };
     }
-    match World::from_env() {
-        Ok(world) => world.run(body),
-        Err(error) => panic!("dlp: {error}"),
+    let world = World::from_env().unwrap_or_else(|error| exit_misconfigured(&error));
+    world.run(body)
+}
+
+/// Ends the process because of `error`, saying so once per job.
+fn exit_misconfigured(error: &ConfigError) -> ! {
+    // The launcher's rank tells the processes of a job apart without starting MPI.
+    if config::process_rank() == 0 {
+        eprintln!("dlp: {error}");
     }
+    std::process::exit(ConfigError::EXIT_CODE)
 }

@@ -45,6 +45,26 @@ pub fn expect(condition: bool, what: &str, outcome: &Outcome) -> Result<(), Stri
     }
 }
 
+/// `Ok` if the child stopped on a configuration error as a user must see it: the exit code of
+/// one ([`dlp::ConfigError::EXIT_CODE`]), nothing on stdout, and one line on stderr, `dlp: `
+/// and a message that contains `says`, without a panic.
+pub fn expect_config_error(outcome: &Outcome, says: &str) -> Result<(), String> {
+    let lines: Vec<&str> = outcome.stderr.lines().collect();
+    expect(
+        outcome.code == Some(dlp::ConfigError::EXIT_CODE)
+            && outcome.stdout.is_empty()
+            && lines.len() == 1
+            && lines[0].starts_with("dlp: ")
+            && lines[0].contains(says)
+            && !outcome.stderr.contains("panicked at"),
+        &format!(
+            "exit {}, and one line on stderr: `dlp: ` and a message with {says:?}, no panic",
+            dlp::ConfigError::EXIT_CODE
+        ),
+        outcome,
+    )
+}
+
 /// Runs `command` to its end with its stdout and stderr captured, and panics, naming `what`
 /// (the scenario), if it has not ended within [`CHILD_HANG_LIMIT`]: the hung child is killed.
 /// `Err` only if the command cannot start.

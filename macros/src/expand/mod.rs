@@ -71,8 +71,10 @@ mod tests {
             }"#,
         );
         assert_eq!(errors_in(&expansion), 1);
-        assert!(expansion.contains(":: dlp :: Split :: managed () . over (x)"));
-        assert!(expansion.contains(":: dlp :: Schedule :: Block) . over (y)"));
+        assert!(expansion.contains(":: dlp :: __private :: Probe :: new (x)"));
+        assert!(expansion.contains(":: dlp :: __private :: Probe :: new (y)"));
+        assert!(expansion.contains(":: dlp :: Split :: managed ()"));
+        assert!(expansion.contains(":: dlp :: Schedule :: Block)"));
         assert!(expansion.contains(":: dlp :: __private :: run_main"));
         assert!(!expansion.contains("par_for"));
     }
@@ -118,7 +120,8 @@ mod tests {
         assert_eq!(errors_in(&expansion), 1);
         assert!(!expansion.contains("run_main"));
         assert!(expansion.contains("fn run (items : Vec < u64 >)"));
-        assert!(expansion.contains(":: dlp :: Split :: managed () . over (items)"));
+        assert!(expansion.contains(":: dlp :: __private :: Probe :: new (items)"));
+        assert!(expansion.contains(":: dlp :: __private :: split_among"));
     }
 
     #[test]

@@ -11,9 +11,11 @@ mod collectives;
 mod counter;
 mod map;
 
+use std::io::Write;
 use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
 
 use mpi::collective::CommunicatorCollectives;
 use mpi::topology::{Color, Communicator, SimpleCommunicator};
@@ -140,7 +142,7 @@ pub(crate) fn launch<R>(watch: &Watch, body: &impl Fn() -> R) -> Result<R, Failu
     ));
     let result = match run_guarded(world.rank, world.size, body) {
         Ok(result) => result,
-        Err(Some(_reported)) => world.comm.abort(101),
+        Err(Some(_reported)) => abort_job(),
         Err(None) => unreachable!("an MPI rank is stopped by MPI_Abort, never by unwinding"),
     };
     drop(entered);
@@ -176,6 +178,91 @@ fn end_call(rank: usize) -> Call {
         length: None,
         site: std::panic::Location::caller(),
         order: None,
+    }
+}
+
+/// The exit code of a job that a rank's panic ended: the code of a panicking Rust program.
+const PANIC_EXIT_CODE: i32 = 101;
+
+/// Ends every process of the job, after this rank's failure was reported, so that dlp's report
+/// is the last thing the job prints. Every process is gone within moments; none runs MPI's
+/// teardown.
+///
+/// `MPI_Abort` of `MPI_COMM_WORLD`, not of dlp's duplicate of it: MPICH aborts the world through
+/// its launcher, which kills every process, but another communicator by a message to its ranks,
+/// whose handler calls `exit` inside MPI's progress engine; there the `atexit` hook's
+/// `MPI_Finalize` trips a UCX assertion (with a backtrace), and the signal it raises brings
+/// mpiexec's "BAD TERMINATION" banner. `MPI_Abort` also prints a line of its own,
+/// `Abort(101) on node R ...`: this process's output is flushed, then silenced, first. And
+/// since the launcher stops forwarding output when it kills the job, the abort waits until the
+/// launcher has read what this process wrote.
+fn abort_job() -> ! {
+    flush_output();
+    wait_until_output_is_read();
+    silence_output();
+    SimpleCommunicator::world().abort(PANIC_EXIT_CODE)
+}
+
+/// Writes out what this process has buffered for stdout and stderr, Rust's and C's.
+fn flush_output() {
+    // Nothing useful is left to do with an error: the job is ending either way.
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `fflush(NULL)` flushes every output stream of C's stdio, each under its own lock;
+    // it reads and writes no memory of this program but the streams' buffers.
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+    }
+}
+
+/// The longest an aborting process waits for the launcher to read its output: long enough for
+/// a loaded machine, short enough that a stuck reader cannot keep the job alive.
+const OUTPUT_READ_LIMIT: Duration = Duration::from_secs(2);
+
+/// Waits, for at most [`OUTPUT_READ_LIMIT`], until the pipes of this process's stdout and stderr
+/// (to mpiexec's proxy) hold nothing unread.
+fn wait_until_output_is_read() {
+    let deadline = Instant::now() + OUTPUT_READ_LIMIT;
+    let unread = || unread_in_pipe(libc::STDOUT_FILENO) + unread_in_pipe(libc::STDERR_FILENO);
+    while unread() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// How many bytes written to `fd` its reader has not read yet, if `fd` is a pipe; 0 otherwise
+/// (a file or a terminal has no reader to wait for).
+fn unread_in_pipe(fd: libc::c_int) -> usize {
+    // SAFETY: `libc::stat` is plain data, for which all zeroes is a valid value.
+    let mut status: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fstat` writes one `stat` through the pointer, which points at `status`.
+    if unsafe { libc::fstat(fd, &mut status) } != 0
+        || status.st_mode & libc::S_IFMT != libc::S_IFIFO
+    {
+        return 0;
+    }
+    let mut unread: libc::c_int = 0;
+    // SAFETY: on a pipe, `FIONREAD` writes one `c_int` through the pointer, which points at
+    // `unread`.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } != 0 {
+        return 0;
+    }
+    usize::try_from(unread).unwrap_or(0)
+}
+
+/// Points this process's stdout and stderr at `/dev/null`, for a process about to abort.
+fn silence_output() {
+    // SAFETY: `open` reads a NUL-terminated path (a C string literal) and returns a new file
+    // descriptor, or -1.
+    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY) };
+    if null < 0 {
+        return; // MPI_Abort's own line shows: a noisier end, not a wrong one
+    }
+    // SAFETY: `dup2` only makes descriptors 1 and 2 refer to `/dev/null`; they stay open, so
+    // every handle that writes to them, Rust's or C's, stays valid. `null` stays open too: the
+    // process ends in a moment.
+    unsafe {
+        libc::dup2(null, libc::STDOUT_FILENO);
+        libc::dup2(null, libc::STDERR_FILENO);
     }
 }
 
