@@ -203,6 +203,17 @@ mod on_mpi {
                     println!("every pair once: {}", pairs == every);
                 }
             }
+            "stuck" => dlp::run(|| {
+                for item in dlp::split_round_robin(0..9u32) {
+                    if item == 5 {
+                        // Rank 2 never comes back from its own code.
+                        loop {
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    }
+                }
+                dlp::gather(dlp::rank());
+            }),
             "hash-map" => {
                 if let Some(keys) = keys_of_a_hash_map() {
                     println!("{keys} keys");
@@ -468,16 +479,19 @@ mod on_mpi {
             check(
                 "different collectives at one point are an error naming both, once",
                 || {
-                    let outcome = timed_scenario(3, "different-collectives")?;
-                    let stderr = &outcome.stderr;
-                    expect(
-                        outcome.code != Some(0)
-                            && stderr.matches("does not match across ranks").count() == 1
-                            && stderr.contains("rank 0 called gather at tests/mpi.rs:")
-                            && stderr.contains("called barrier at tests/mpi.rs:"),
-                        "a non-zero exit, and one message naming the gather and the barrier",
-                        &outcome,
-                    )
+                    for ranks in [2, 3] {
+                        let outcome = timed_scenario(ranks, "different-collectives")?;
+                        let stderr = &outcome.stderr;
+                        expect(
+                            outcome.code != Some(0)
+                                && stderr.matches("does not match across ranks").count() == 1
+                                && stderr.contains("rank 0 called gather at tests/mpi.rs:")
+                                && stderr.contains("called barrier at tests/mpi.rs:"),
+                            "a non-zero exit, and one message naming the gather and the barrier",
+                            &outcome,
+                        )?;
+                    }
+                    Ok(())
                 },
             ),
             check(
@@ -495,15 +509,35 @@ mod on_mpi {
                     Ok(())
                 },
             ),
+            check(
+                "a rank stuck in its own code ends the job after DLP_TIMEOUT, with a report",
+                || {
+                    let started = std::time::Instant::now();
+                    let outcome = mpiexec(3, &me(), &[(runner::CHILD_VAR, "stuck"), ("DLP_TIMEOUT", "1s")]);
+                    let stderr = &outcome.stderr;
+                    expect(
+                        outcome.code == Some(124)
+                            && started.elapsed() < Duration::from_secs(10)
+                            && stderr.matches("waited in dlp longer than DLP_TIMEOUT=1.0 s").count() == 1
+                            && stderr.contains("waits in gather at tests/mpi.rs:")
+                            && stderr.contains("rank 2: no answer within 2 s: it runs its own code"),
+                        "exit 124 within 10 s, one report naming the gather and the silent rank 2",
+                        &outcome,
+                    )
+                },
+            ),
             check("a collective in a loop body is an error", || {
-                let outcome = timed_scenario(2, "collective-in-body")?;
-                expect(
-                    outcome.code != Some(0)
-                        && outcome.stderr.contains("barrier at tests/mpi.rs:")
-                        && outcome.stderr.contains("inside the body of the loop"),
-                    "a non-zero exit, and the barrier and the loop named",
-                    &outcome,
-                )
+                for ranks in [2, 3] {
+                    let outcome = timed_scenario(ranks, "collective-in-body")?;
+                    expect(
+                        outcome.code != Some(0)
+                            && outcome.stderr.contains("barrier at tests/mpi.rs:")
+                            && outcome.stderr.contains("inside the body of the loop"),
+                        "a non-zero exit, and the barrier and the loop named",
+                        &outcome,
+                    )?;
+                }
+                Ok(())
             }),
             check(
                 "a split nested in a loop body gives every pair once",
@@ -523,16 +557,19 @@ mod on_mpi {
             check(
                 "an early error on one rank ends the job, the user's error first",
                 || {
-                    let outcome = timed_scenario(2, "early-error")?;
-                    let stderr = &outcome.stderr;
-                    let error = stderr.find("no input file on rank 1");
-                    let explained = stderr.find("rank 1 has already returned from the world");
-                    expect(
-                        outcome.code != Some(0)
-                            && matches!((error, explained), (Some(error), Some(explained)) if error < explained),
-                        "a non-zero exit, the user's error, then why rank 0 stopped",
-                        &outcome,
-                    )
+                    for ranks in [2, 3] {
+                        let outcome = timed_scenario(ranks, "early-error")?;
+                        let stderr = &outcome.stderr;
+                        let error = stderr.find("no input file on rank 1");
+                        let explained = stderr.find("rank 1 has already returned from the world");
+                        expect(
+                            outcome.code != Some(0)
+                                && matches!((error, explained), (Some(error), Some(explained)) if error < explained),
+                            "a non-zero exit, the user's error, then why rank 0 stopped",
+                            &outcome,
+                        )?;
+                    }
+                    Ok(())
                 },
             ),
             check("a rank killed with SIGKILL ends the job", || {

@@ -60,6 +60,22 @@ fn child(scenario: &str) {
             println!("{counts:?}");
         }
         "outside" => println!("{} {} {}", dlp::rank(), dlp::size(), dlp::is_main()),
+        "early-error" => {
+            if let Err(error) = returns_early_on_rank_one() {
+                println!("main rank returned {error}");
+            }
+        }
+        "stuck" => dlp::run(|| {
+            for item in dlp::split_round_robin(0..9u32) {
+                if item == 5 {
+                    // Rank 2 never comes back from its own code.
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                }
+            }
+            dlp::gather(dlp::rank());
+        }),
         "loud" => {
             // Far more than a pipe holds (64 KiB), on both streams, interleaved: a runner that
             // reads the pipes only after the exit would leave this child blocked on a write.
@@ -78,6 +94,16 @@ fn loud_text(stream: &str) -> String {
     (0..16 * 1024)
         .map(|line| format!("{stream} line {line:>14} of the loud scenario, 64 bytes long.\n"))
         .collect()
+}
+
+/// Rank 1 returns an error before the gather that the others go on to.
+#[dlp::main]
+fn returns_early_on_rank_one() -> Result<(), String> {
+    if dlp::rank() == 1 {
+        return Err("no input file on rank 1".to_owned());
+    }
+    dlp::gather(dlp::rank());
+    Ok(())
 }
 
 /// A `#[dlp::main]` function whose rank 1 fails: the process must not exit 0.
@@ -105,6 +131,7 @@ fn run_scenario(scenario: &str, env: &[(&str, &str)]) -> Outcome {
         .env_remove("RUST_BACKTRACE")
         .env_remove("DLP_REPORT")
         .env_remove("DLP_TRACE")
+        .env_remove("DLP_TIMEOUT")
         .envs(env.iter().copied());
     runner::run_child(&format!("scenario {scenario}"), &mut command).expect("the child starts")
 }
@@ -112,6 +139,47 @@ fn run_scenario(scenario: &str, env: &[(&str, &str)]) -> Outcome {
 /// The checks that run on every build.
 fn checks() -> Vec<Check> {
     let mut checks = vec![
+        check(
+            "an early error on one rank ends the world, the user's error first",
+            || {
+                for ranks in ["2", "3", "4"] {
+                    let started = std::time::Instant::now();
+                    let outcome = run_scenario("early-error", &[("DLP_THREADS", ranks)]);
+                    let stderr = &outcome.stderr;
+                    let error =
+                        stderr.find("dlp: rank 1 returned an error: \"no input file on rank 1\"");
+                    let explained = stderr.find("but rank 1 has already returned from the world");
+                    expect(
+                        outcome.code.is_some_and(|code| code != 0)
+                            && started.elapsed() < std::time::Duration::from_secs(10)
+                            && matches!((error, explained), (Some(error), Some(explained)) if error < explained),
+                        "a non-zero exit within 10 s, the user's error, then why rank 0 stopped",
+                        &outcome,
+                    )?;
+                }
+                Ok(())
+            },
+        ),
+        check(
+            "a rank stuck in its own code ends the job after DLP_TIMEOUT, with where every rank is",
+            || {
+                let started = std::time::Instant::now();
+                let outcome = run_scenario("stuck", &[("DLP_THREADS", "3"), ("DLP_TIMEOUT", "1s")]);
+                let stderr = &outcome.stderr;
+                expect(
+                    outcome.code == Some(124)
+                        && started.elapsed() < std::time::Duration::from_secs(10)
+                        && stderr.contains("waited in dlp longer than DLP_TIMEOUT=1.0 s")
+                        && stderr.contains("rank 0: waits in gather at tests/process.rs:")
+                        && stderr.contains("rank 1: has returned from the world")
+                        && stderr.contains(
+                            "rank 2: runs item 5 of the loop of the split at tests/process.rs:",
+                        ),
+                    "exit 124 within 10 s, naming the gather the ranks wait in and rank 2's item",
+                    &outcome,
+                )
+            },
+        ),
         check("a program runs on DLP_THREADS ranks and exits 0", || {
             let outcome = run_scenario("sum", &[("DLP_THREADS", "5")]);
             expect(

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Where the ranks of a world run.
 ///
@@ -28,6 +29,30 @@ impl Backend {
     const NAMES: &'static str = "serial, threads, mpi";
 }
 
+/// A `DLP_TIMEOUT` value: a number with a unit (`250ms`, `30s`, `5m`, `2h`; seconds without
+/// one); `Some(None)` for no limit (`0`, `off`, `none`, empty), `None` for a value that is
+/// neither.
+fn duration(value: &str) -> Option<Option<Duration>> {
+    let value = value.trim();
+    if matches!(value, "" | "0" | "off" | "none") {
+        return Some(None);
+    }
+    let split = value
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1e3,
+        "" | "s" => number,
+        "m" | "min" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    let duration = Duration::try_from_secs_f64(seconds).ok()?;
+    Some((!duration.is_zero()).then_some(duration))
+}
+
 /// Whether this build has the MPI backend.
 const MPI_BUILT: bool = cfg!(feature = "mpi");
 
@@ -39,16 +64,20 @@ pub(crate) struct Config {
     pub(crate) watch: Watch,
 }
 
-/// What the environment asks to watch: `DLP_REPORT` and `DLP_TRACE`.
+/// What the environment asks to watch: `DLP_REPORT`, `DLP_TRACE` and `DLP_TIMEOUT`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Watch {
     /// Print a per-rank load table after each split.
     pub(crate) report: bool,
     /// Write a Chrome/Perfetto timeline here when the world ends.
     pub(crate) trace: Option<PathBuf>,
+    /// The longest a rank may wait in dlp before it ends the job with a report of where every
+    /// rank is; `None`: no limit (the default).
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl Watch {
+    /// Whether the observer is needed: reports or a timeline.
     pub(crate) fn any(&self) -> bool {
         self.report || self.trace.is_some()
     }
@@ -62,7 +91,15 @@ impl Watch {
         let trace = var("DLP_TRACE")
             .filter(|path| !path.trim().is_empty())
             .map(PathBuf::from);
-        Ok(Watch { report, trace })
+        let timeout = match var("DLP_TIMEOUT") {
+            None => None,
+            Some(value) => duration(&value).ok_or(ConfigError::BadTimeout(value))?,
+        };
+        Ok(Watch {
+            report,
+            trace,
+            timeout,
+        })
     }
 
     /// What the process environment asks to watch, for worlds chosen in code.
@@ -95,6 +132,8 @@ pub enum ConfigError {
     MpiNotBuilt,
     /// `DLP_REPORT` is not a yes or a no.
     BadReport(String),
+    /// `DLP_TIMEOUT` is not a duration.
+    BadTimeout(String),
     /// An MPI launcher (`mpiexec`, `srun`) started several processes, in a build without MPI
     /// support: each would run the whole program on its own.
     LaunchedByMpi {
@@ -118,6 +157,12 @@ impl fmt::Display for ConfigError {
                 f,
                 "DLP_THREADS={value:?} is not a number of ranks: use a whole number of at least 1 \
                  (such as DLP_THREADS=4), or unset it to run one rank per core"
+            ),
+            ConfigError::BadTimeout(value) => write!(
+                f,
+                "DLP_TIMEOUT={value:?} is not a duration: use a number with a unit, such as \
+                 DLP_TIMEOUT=30s, 5m or 2h (seconds without one), or 0 (or unset it) to wait \
+                 without limit"
             ),
             ConfigError::BadReport(value) => write!(
                 f,
@@ -442,6 +487,23 @@ mod tests {
         match config(&launched) {
             Ok(config) => assert_eq!((config.backend, config.size), (Backend::Mpi, 4)),
             Err(error) => assert!(!MPI_BUILT && error.to_string().contains("as 4 processes")),
+        }
+    }
+
+    #[test]
+    fn dlp_timeout_takes_a_duration_with_a_unit() {
+        let timeout = |value: &str| config(&[("DLP_TIMEOUT", value)]).map(|c| c.watch.timeout);
+        assert_eq!(timeout("30s"), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(timeout("5m"), Ok(Some(Duration::from_secs(300))));
+        assert_eq!(timeout("250ms"), Ok(Some(Duration::from_millis(250))));
+        assert_eq!(timeout("2h"), Ok(Some(Duration::from_secs(7200))));
+        assert_eq!(timeout("1.5"), Ok(Some(Duration::from_millis(1500))));
+        assert_eq!(timeout("off"), Ok(None));
+        assert_eq!(timeout("0"), Ok(None));
+        assert_eq!(config(&[]).unwrap().watch.timeout, None);
+        for bad in ["soon", "5 parsecs", "-3s", "s"] {
+            let error = timeout(bad).unwrap_err();
+            assert!(error.to_string().starts_with("DLP_TIMEOUT="), "{error}");
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::comm::{Call, Comm};
 use crate::config::process_rank;
 use crate::observe::Observer;
 use crate::ranks::Ranks;
+use crate::status::RankStatus;
 
 /// The rank a thread runs as, with the world it belongs to.
 pub(crate) struct RankContext {
@@ -18,6 +19,8 @@ pub(crate) struct RankContext {
     pub(crate) comm: Rc<dyn Comm>,
     /// What the world watches (`DLP_REPORT`, `DLP_TRACE`), if anything.
     pub(crate) observer: Option<Arc<Observer>>,
+    /// Where this rank is, for a report of a rank that waited too long.
+    pub(crate) status: Arc<RankStatus>,
     /// How many calls of the whole world, and of the worker ranks, this rank has made.
     calls: Cell<u64>,
     worker_calls: Cell<u64>,
@@ -31,12 +34,14 @@ impl RankContext {
         size: usize,
         comm: Rc<dyn Comm>,
         observer: Option<Arc<Observer>>,
+        status: Arc<RankStatus>,
     ) -> Self {
         RankContext {
             rank,
             size,
             comm,
             observer,
+            status,
             calls: Cell::new(0),
             worker_calls: Cell::new(0),
             bodies: RefCell::new(Vec::new()),
@@ -58,7 +63,7 @@ impl RankContext {
         let number = calls.get();
         calls.set(number + 1);
         log::trace!("dlp: rank {} enters {operation} #{number}", self.rank);
-        Call {
+        let call = Call {
             ranks,
             number,
             operation,
@@ -66,7 +71,9 @@ impl RankContext {
             length,
             site,
             order: None,
-        }
+        };
+        self.status.called(&call);
+        call
     }
 
     /// The split (where it began) whose loop body this rank is running, if any.
@@ -80,6 +87,7 @@ impl RankContext {
 pub(crate) fn body_started(site: &'static Location<'static>) {
     if let Some(rank) = current() {
         rank.bodies.borrow_mut().push(site);
+        rank.status.in_body(Some(site));
     }
 }
 
@@ -90,6 +98,7 @@ pub(crate) fn body_ended(site: &'static Location<'static>) {
         let mut bodies = rank.bodies.borrow_mut();
         if bodies.last().is_some_and(|last| std::ptr::eq(*last, site)) {
             bodies.pop();
+            rank.status.in_body(bodies.last().copied());
         }
     }
 }

@@ -50,6 +50,7 @@ mod message;
 mod observe;
 mod ranks;
 mod split;
+mod status;
 mod world;
 
 pub use collect::{DuplicateKey, MergeableMap, gather_flat, gather_in_order, gather_maps};

@@ -10,6 +10,7 @@ use super::plan::{Sizer, Want, dealt_below};
 use crate::context;
 use crate::failure::{forget_failed_item, stop, unwinding_through_item};
 use crate::observe::RankWatch;
+use crate::status::RankStatus;
 
 /// Assignments this short are processed in one run, without timing it: round robin with small
 /// chunks asks for a new assignment every few items, and reading the clock each time would cost
@@ -68,6 +69,8 @@ pub struct Share<I: Iterator> {
     /// run of items until it finishes.
     site: &'static Location<'static>,
     in_body: bool,
+    /// Where this rank's report of its whereabouts reads the item it is on.
+    status: Option<Arc<RankStatus>>,
 }
 
 /// Where the indices of a rank come from.
@@ -191,6 +194,7 @@ impl<I: Iterator> Share<I> {
             untold: 0,
             site: Location::caller(),
             in_body: false,
+            status: context::current().map(|rank| Arc::clone(&rank.status)),
         }
     }
 
@@ -257,6 +261,9 @@ impl<I: Iterator> Share<I> {
         match self.source.next_after(skip) {
             Some(item) => {
                 self.next += self.stride;
+                if let Some(status) = &self.status {
+                    status.at_item(index);
+                }
                 Some((index, item))
             }
             None => self.finish(),
@@ -427,8 +434,12 @@ impl<I: Iterator> Iterator for Share<I> {
         while self.next < self.end || self.next_run() {
             let (run_end, run) = (self.end, self.end - self.next);
             let next = &mut self.next;
+            let status = self.status.as_deref();
             // `next` moves before `f` runs, so that a panic in `f` reports this item.
             let step = |accumulated, item| {
+                if let Some(status) = status {
+                    status.at_item(*next);
+                }
                 *next += 1;
                 f(accumulated, item)
             };

@@ -15,6 +15,7 @@ use mpi::topology::{Communicator, SimpleCommunicator};
 
 use std::time::Duration;
 
+use super::waits;
 use crate::comm::Call;
 use crate::failure::misuse;
 
@@ -30,6 +31,9 @@ const WORDS: usize = 6;
 const LENGTH: usize = 3;
 const ORDER: usize = 4;
 const UNKNOWN: u64 = u64::MAX;
+
+/// How long the rank that explains a mismatch may take to print it and end the job.
+const REPORT_TIME: Duration = Duration::from_secs(3);
 const END: u64 = u64::MAX;
 
 /// A stable 64-bit hash (FNV-1a): the ranks run the same program, so equal texts give equal
@@ -74,7 +78,7 @@ impl Said<'_> {
 pub(crate) fn agree(comm: &SimpleCommunicator, said: Said<'_>, extra: u64) -> Vec<u64> {
     let mine = said.words(extra);
     let mut all = vec![0u64; WORDS * comm.size() as usize];
-    comm.all_gather_into(&mine[..], &mut all[..]);
+    all_gather_words(comm, &mine, &mut all);
     let headers: Vec<&[u64]> = all.chunks(WORDS).collect();
     if headers.iter().any(|header| header[..3] != mine[..3]) {
         disagree(comm, &said, &headers);
@@ -109,7 +113,7 @@ fn compare_items(comm: &SimpleCommunicator, call: &Call, headers: &[&[u64]]) {
         (None, Some(other)) => call.order_mismatch(call.ranks.first() + other),
     };
     if comm.rank() != 0 {
-        wait_for_the_end();
+        wait_for_the_end(REPORT_TIME);
     }
     misuse(message)
 }
@@ -121,7 +125,7 @@ fn disagree(comm: &SimpleCommunicator, said: &Said<'_>, headers: &[&[u64]]) -> !
     let rank = comm.rank() as usize;
     let reporter = headers.iter().position(|header| header[0] != END);
     if reporter != Some(rank) {
-        wait_for_the_end();
+        wait_for_the_end(REPORT_TIME);
     }
     let Said::Call(call) = said else {
         unreachable!("the reporter is in its body")
@@ -141,10 +145,28 @@ fn disagree(comm: &SimpleCommunicator, said: &Said<'_>, headers: &[&[u64]]) -> !
     ))
 }
 
-/// Leaves the report to the reporting rank: gives it time to print and end the job, then ends
+/// Every rank's words, in rank order: polled where the rank's waits have a limit.
+fn all_gather_words(comm: &SimpleCommunicator, mine: &[u64; WORDS], all: &mut [u64]) {
+    let Some(waits) = waits::current() else {
+        comm.all_gather_into(&mine[..], all);
+        return;
+    };
+    mpi::request::scope(|scope| {
+        let mut request = Some(comm.immediate_all_gather_into(scope, &mine[..], all));
+        waits.poll(|| match request.take().expect("polled until done").test() {
+            Ok(_) => true,
+            Err(pending) => {
+                request = Some(pending);
+                false
+            }
+        });
+    });
+}
+
+/// Leaves the report to the reporting rank: gives it `time` to print and end the job, then ends
 /// this process if it is still there.
-fn wait_for_the_end() -> ! {
-    std::thread::sleep(Duration::from_secs(2));
+pub(super) fn wait_for_the_end(time: Duration) -> ! {
+    std::thread::sleep(time);
     // SAFETY: `_exit` ends the process at once. It skips the `atexit` hook on purpose: its
     // MPI_Finalize would wait for ranks that are gone.
     unsafe { libc::_exit(1) }

@@ -57,12 +57,13 @@ impl MpiResults {
     fn receive_bytes(&mut self, wait: bool, mut take: impl FnMut(&[u8])) {
         let mut waited = !wait;
         loop {
-            let any = self.comm.any_process();
             let incoming: Option<(Incoming, Status)> = if waited {
-                any.immediate_matched_probe_with_tag(self.results_tag)
+                self.comm
+                    .any_process()
+                    .immediate_matched_probe_with_tag(self.results_tag)
             } else {
                 waited = true;
-                Some(any.matched_probe_with_tag(self.results_tag))
+                Some(self.wait_for_a_message())
             };
             let Some(incoming) = incoming else {
                 return;
@@ -74,6 +75,22 @@ impl MpiResults {
             }
             take(batch);
         }
+    }
+}
+
+impl MpiResults {
+    /// The next message of this map; polled where the rank's waits have a limit.
+    fn wait_for_a_message(&self) -> (Incoming, Status) {
+        let any = self.comm.any_process();
+        let Some(waits) = super::waits::current() else {
+            return any.matched_probe_with_tag(self.results_tag);
+        };
+        let mut arrived = None;
+        waits.poll(|| {
+            arrived = any.immediate_matched_probe_with_tag(self.results_tag);
+            arrived.is_some()
+        });
+        arrived.expect("polled until one arrived")
     }
 }
 

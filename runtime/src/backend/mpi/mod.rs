@@ -10,6 +10,7 @@ mod agree;
 mod collectives;
 mod counter;
 mod map;
+mod waits;
 
 use std::io::Write;
 use std::rc::Rc;
@@ -26,6 +27,7 @@ use crate::context::{self, RankContext};
 use crate::failure::{Failure, run_guarded};
 use crate::observe::{Observer, Seen};
 use crate::ranks::Ranks;
+use crate::status::RankStatus;
 use counter::RemoteCounter;
 use map::MpiResults;
 
@@ -134,18 +136,22 @@ pub(crate) fn launch<R>(watch: &Watch, body: &impl Fn() -> R) -> Result<R, Failu
     }
     let observer = Observer::new(watch, world.size, true);
     let comm: Rc<dyn Comm> = Rc::clone(&world) as Rc<dyn Comm>;
+    let status = Arc::new(RankStatus::new(world.rank));
+    waits::limit(&world.comm, &status, watch.timeout);
     let entered = context::enter(RankContext::new(
         world.rank,
         world.size,
         comm,
         observer.clone(),
+        Arc::clone(&status),
     ));
     let result = match run_guarded(world.rank, world.size, body) {
         Ok(result) => result,
-        Err(Some(_reported)) => abort_job(),
+        Err(Some(_reported)) => abort_job(PANIC_EXIT_CODE),
         Err(None) => unreachable!("an MPI rank is stopped by MPI_Abort, never by unwinding"),
     };
     drop(entered);
+    status.left();
     // The world's last call: a rank still waiting in a collective learns that this one has
     // left, instead of waiting forever.
     agree::agree(&world.comm, agree::Said::End, 0);
@@ -196,11 +202,11 @@ const PANIC_EXIT_CODE: i32 = 101;
 /// `Abort(101) on node R ...`: this process's output is flushed, then silenced, first. And
 /// since the launcher stops forwarding output when it kills the job, the abort waits until the
 /// launcher has read what this process wrote.
-fn abort_job() -> ! {
+pub(super) fn abort_job(code: i32) -> ! {
     flush_output();
     wait_until_output_is_read();
     silence_output();
-    SimpleCommunicator::world().abort(PANIC_EXIT_CODE)
+    SimpleCommunicator::world().abort(code)
 }
 
 /// Writes out what this process has buffered for stdout and stderr, Rust's and C's.

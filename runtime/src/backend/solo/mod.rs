@@ -11,6 +11,7 @@ use crate::context::{self, RankContext};
 use crate::failure::{Failure, run_guarded};
 use crate::observe::Observer;
 use crate::ranks::Ranks;
+use crate::status::RankStatus;
 
 /// The one rank of a world of one.
 struct Solo;
@@ -79,10 +80,15 @@ impl ResultChannel for NoResults {
     fn close(&mut self) {}
 }
 
+/// The status of a lone rank: it never waits for another, so nobody reads it.
+fn lone_status() -> Arc<RankStatus> {
+    Arc::new(RankStatus::new(0))
+}
+
 /// Runs `body` on the calling rank as a team of one: a region entered inside a loop body, where
 /// the rank is alone (OpenMP's nested parallel region without nesting).
 pub(crate) fn team_of_one<R>(body: impl FnOnce() -> R) -> R {
-    let _alone = context::enter(RankContext::new(0, 1, Rc::new(Solo), None));
+    let _alone = context::enter(RankContext::new(0, 1, Rc::new(Solo), None, lone_status()));
     body()
 }
 
@@ -90,7 +96,13 @@ pub(crate) fn team_of_one<R>(body: impl FnOnce() -> R) -> R {
 pub(crate) fn launch<R>(watch: &Watch, body: &impl Fn() -> R) -> Result<R, Failure> {
     let observer = Observer::new(watch, 1, false);
     let outcome = {
-        let _rank = context::enter(RankContext::new(0, 1, Rc::new(Solo), observer.clone()));
+        let _rank = context::enter(RankContext::new(
+            0,
+            1,
+            Rc::new(Solo),
+            observer.clone(),
+            lone_status(),
+        ));
         run_guarded(0, 1, body)
             .map_err(|failure| failure.expect("a lone rank is never stopped by another"))
     };

@@ -6,7 +6,10 @@
 //! operation, gets an error instead of a hang.
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use super::Waits;
 
 use crate::comm::{Call, Shared, Value};
 use crate::failure::{misuse, stop};
@@ -14,6 +17,7 @@ use crate::ranks::Ranks;
 
 pub(crate) struct Board {
     size: usize,
+    waits: Arc<Waits>,
     state: Mutex<BoardState>,
     changed: Condvar,
 }
@@ -87,9 +91,10 @@ impl Round {
 }
 
 impl Board {
-    pub(crate) fn new(size: usize) -> Self {
+    pub(super) fn new(size: usize, waits: Arc<Waits>) -> Self {
         Board {
             size,
+            waits,
             state: Mutex::new(BoardState {
                 rounds: HashMap::new(),
                 returned: vec![false; size],
@@ -144,14 +149,31 @@ impl Board {
         result
     }
 
-    /// Waits until the round of `call` is `ready`, the world aborts (this rank unwinds), or a
-    /// rank it waits for has returned from the world (a misuse).
+    /// Waits until the round of `call` is `ready`, the world aborts (this rank unwinds), a rank
+    /// it waits for has returned from the world (a misuse), or it has waited longer than
+    /// `DLP_TIMEOUT` (a report of where every rank is).
     fn wait_until<'a>(
+        &'a self,
+        guard: MutexGuard<'a, BoardState>,
+        key: (Ranks, u64, Step),
+        call: &Call,
+        ready: impl Fn(&Round) -> bool,
+    ) -> MutexGuard<'a, BoardState> {
+        let mut waiting_since = None;
+        let guard = self.wait_for(guard, key, call, ready, &mut waiting_since);
+        if waiting_since.is_some() {
+            self.waits.waiting(call.rank, false);
+        }
+        guard
+    }
+
+    fn wait_for<'a>(
         &'a self,
         mut guard: MutexGuard<'a, BoardState>,
         key: (Ranks, u64, Step),
         call: &Call,
         ready: impl Fn(&Round) -> bool,
+        waiting_since: &mut Option<Instant>,
     ) -> MutexGuard<'a, BoardState> {
         loop {
             let state = &*guard;
@@ -171,10 +193,30 @@ impl Board {
                 drop(guard);
                 misuse(call.absent(absent));
             }
-            guard = self
+            guard = self.wait_a_while(guard, call.rank, waiting_since);
+        }
+    }
+
+    /// Waits for a change on the board, at most until `rank`'s time to wait is up.
+    fn wait_a_while<'a>(
+        &'a self,
+        guard: MutexGuard<'a, BoardState>,
+        rank: usize,
+        waiting_since: &mut Option<Instant>,
+    ) -> MutexGuard<'a, BoardState> {
+        let since = *waiting_since.get_or_insert_with(|| {
+            self.waits.waiting(rank, true);
+            Instant::now()
+        });
+        match self.waits.remaining(rank, since) {
+            None => self
                 .changed
                 .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner);
+                .unwrap_or_else(PoisonError::into_inner),
+            Some(left) => {
+                let waited = self.changed.wait_timeout(guard, left);
+                waited.unwrap_or_else(PoisonError::into_inner).0
+            }
         }
     }
 

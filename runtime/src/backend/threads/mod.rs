@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::comm::{Call, Codec, Comm, Counter, LocalCounter, ResultChannel, Shared, Value};
 use crate::config::Watch;
@@ -15,6 +16,7 @@ use crate::context::{self, RankContext};
 use crate::failure::{Failure, run_guarded};
 use crate::observe::Observer;
 use crate::ranks::Ranks;
+use crate::status::{RankStatus, TIMEOUT_EXIT_CODE, timeout_report};
 use board::{Board, Step};
 use results::{Results, ThreadResults};
 
@@ -28,17 +30,26 @@ struct ThreadWorld {
     size: usize,
     observer: Option<Arc<Observer>>,
     board: Board,
+    /// Where each rank is, and how long a rank may wait.
+    waits: Arc<Waits>,
     aborted: Arc<AtomicBool>,
     failure: Mutex<Option<Failure>>,
     sleepers: Mutex<Vec<Weak<dyn Wake>>>,
 }
 
 impl ThreadWorld {
-    fn new(size: usize, observer: Option<Arc<Observer>>) -> Self {
+    fn new(size: usize, observer: Option<Arc<Observer>>, timeout: Option<Duration>) -> Self {
+        let waits = Arc::new(Waits {
+            statuses: (0..size)
+                .map(|rank| Arc::new(RankStatus::new(rank)))
+                .collect(),
+            timeout,
+        });
         ThreadWorld {
             size,
             observer,
-            board: Board::new(size),
+            board: Board::new(size, Arc::clone(&waits)),
+            waits,
             aborted: Arc::new(AtomicBool::new(false)),
             failure: Mutex::new(None),
             sleepers: Mutex::new(Vec::new()),
@@ -65,6 +76,41 @@ impl ThreadWorld {
         let mut sleepers = self.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
         sleepers.retain(|sleeper| sleeper.strong_count() > 0);
         sleepers.push(sleeper);
+    }
+}
+
+/// Where the ranks of a world are, and how long one may wait for the others.
+pub(super) struct Waits {
+    statuses: Vec<Arc<RankStatus>>,
+    timeout: Option<Duration>,
+}
+
+impl Waits {
+    /// How long `rank` may still wait, having waited since `since`; `None`: without limit.
+    /// Past its limit, the rank stops the world with a report of where every rank is.
+    pub(super) fn remaining(&self, rank: usize, since: Instant) -> Option<Duration> {
+        let limit = self.timeout?;
+        let waited = since.elapsed();
+        if waited < limit {
+            return Some(limit - waited);
+        }
+        let others: Vec<String> = self
+            .statuses
+            .iter()
+            .enumerate()
+            .filter(|&(other, _)| other != rank)
+            .map(|(_, status)| status)
+            .map(|status| status.describe())
+            .collect();
+        let report = timeout_report(&self.statuses[rank].describe(), limit, &others);
+        // A rank stuck in its own code would never let the world end: the process ends here.
+        eprintln!("dlp: {report}");
+        std::process::exit(TIMEOUT_EXIT_CODE)
+    }
+
+    /// Marks `rank` as waiting, or no longer waiting, in its last call.
+    pub(super) fn waiting(&self, rank: usize, waits: bool) {
+        self.statuses[rank].waiting(waits);
     }
 }
 
@@ -186,7 +232,12 @@ impl Comm for ThreadRank {
             let sleeper: Weak<dyn Wake> = Arc::downgrade(&results) as Weak<dyn Wake>;
             self.world.on_abort(sleeper);
         }
-        Box::new(ThreadResults::new(results, Arc::clone(&self.world.aborted)))
+        Box::new(ThreadResults::new(
+            results,
+            Arc::clone(&self.world.aborted),
+            Arc::clone(&self.world.waits),
+            self.rank,
+        ))
     }
 
     fn hosts(&self, _rank: usize) -> bool {
@@ -206,7 +257,7 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
     body: &F,
 ) -> Result<R, Failure> {
     let observer = Observer::new(watch, size, false);
-    let world = Arc::new(ThreadWorld::new(size, observer.clone()));
+    let world = Arc::new(ThreadWorld::new(size, observer.clone(), watch.timeout));
     let main_result = thread::scope(|scope| {
         for rank in 1..size {
             let world_of_rank = Arc::clone(&world);
@@ -252,14 +303,17 @@ fn run_rank<R>(world: &Arc<ThreadWorld>, rank: usize, body: &impl Fn() -> R) -> 
         world: Arc::clone(world),
         rank,
     });
+    let status = Arc::clone(&world.waits.statuses[rank]);
     let _rank = context::enter(RankContext::new(
         rank,
         world.size,
         comm,
         world.observer.clone(),
+        Arc::clone(&status),
     ));
     match run_guarded(rank, world.size, body) {
         Ok(result) => {
+            status.left();
             world.board.mark_returned(rank);
             Some(result)
         }

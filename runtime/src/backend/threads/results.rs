@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use super::Wake;
+use std::time::Instant;
+
+use super::{Waits, Wake};
 use crate::comm::{Codec, ResultChannel, Value};
 use crate::failure::stop;
 
@@ -51,11 +53,23 @@ impl Wake for Results {
 pub(super) struct ThreadResults {
     results: Arc<Results>,
     aborted: Arc<AtomicBool>,
+    waits: Arc<Waits>,
+    rank: usize,
 }
 
 impl ThreadResults {
-    pub(super) fn new(results: Arc<Results>, aborted: Arc<AtomicBool>) -> Self {
-        ThreadResults { results, aborted }
+    pub(super) fn new(
+        results: Arc<Results>,
+        aborted: Arc<AtomicBool>,
+        waits: Arc<Waits>,
+        rank: usize,
+    ) -> Self {
+        ThreadResults {
+            results,
+            aborted,
+            waits,
+            rank,
+        }
     }
 }
 
@@ -78,16 +92,27 @@ impl ResultChannel for ThreadResults {
 
     fn receive(&mut self, wait: bool, _codec: Codec) -> Vec<Value> {
         let mut inbox = self.results.lock();
+        let mut waiting_since = None;
         while wait && inbox.batches.is_empty() && inbox.workers_busy > 0 {
             if self.aborted.load(Ordering::Relaxed) {
                 drop(inbox);
                 stop();
             }
-            inbox = self
-                .results
-                .arrived
-                .wait(inbox)
-                .unwrap_or_else(PoisonError::into_inner);
+            let since = *waiting_since.get_or_insert_with(|| {
+                self.waits.waiting(self.rank, true);
+                Instant::now()
+            });
+            let arrived = &self.results.arrived;
+            inbox = match self.waits.remaining(self.rank, since) {
+                None => arrived.wait(inbox).unwrap_or_else(PoisonError::into_inner),
+                Some(left) => {
+                    let waited = arrived.wait_timeout(inbox, left);
+                    waited.unwrap_or_else(PoisonError::into_inner).0
+                }
+            };
+        }
+        if waiting_since.is_some() {
+            self.waits.waiting(self.rank, false);
         }
         std::mem::take(&mut inbox.batches)
     }

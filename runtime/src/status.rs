@@ -1,0 +1,151 @@
+//! Where a rank is, for the report of a rank that waited too long (`DLP_TIMEOUT`): the dlp call
+//! it is in or made last, and the item of the loop it is running.
+//!
+//! Each rank writes its own [`RankStatus`]; a rank that times out reads everyone's it can reach
+//! (on threads, every rank's; over MPI, those of the ranks that answer) and reports them.
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::Mutex;
+use std::sync::PoisonError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::comm::Call;
+
+/// What one rank is doing, as far as dlp knows.
+pub(crate) struct RankStatus {
+    rank: usize,
+    state: Mutex<State>,
+    /// The index of the item the rank's innermost loop yielded last, plus one; 0 for none.
+    item: AtomicUsize,
+}
+
+#[derive(Default)]
+struct State {
+    /// The last call the rank made: what, where, which number.
+    last_call: Option<(&'static str, &'static Location<'static>, u64)>,
+    /// Since when the rank waits in that call, if it does.
+    waiting_since: Option<Instant>,
+    /// The split whose loop body the rank runs, if any.
+    body: Option<&'static Location<'static>>,
+    /// Whether the rank's body has returned.
+    left: bool,
+}
+
+impl RankStatus {
+    pub(crate) fn new(rank: usize) -> Self {
+        RankStatus {
+            rank,
+            state: Mutex::new(State::default()),
+            item: AtomicUsize::new(0),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The rank makes `call`.
+    pub(crate) fn called(&self, call: &Call) {
+        self.state().last_call = Some((call.operation, call.site, call.number));
+    }
+
+    /// The rank starts, or stops, waiting in its last call.
+    pub(crate) fn waiting(&self, waits: bool) {
+        self.state().waiting_since = waits.then(Instant::now);
+    }
+
+    /// The rank runs the body of the loop of the split at `site` (`None`: no loop).
+    pub(crate) fn in_body(&self, site: Option<&'static Location<'static>>) {
+        self.state().body = site;
+        if site.is_none() {
+            self.item.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The rank's loop yielded item `index`.
+    #[inline]
+    pub(crate) fn at_item(&self, index: usize) {
+        self.item.store(index + 1, Ordering::Relaxed);
+    }
+
+    /// The rank's body has returned.
+    pub(crate) fn left(&self) {
+        self.state().left = true;
+    }
+
+    /// One line of the report: where the rank is.
+    pub(crate) fn describe(&self) -> String {
+        let state = self.state();
+        let item = self.item.load(Ordering::Relaxed).checked_sub(1);
+        Where {
+            rank: self.rank,
+            state: &state,
+            item,
+        }
+        .to_string()
+    }
+}
+
+struct Where<'a> {
+    rank: usize,
+    state: &'a State,
+    item: Option<usize>,
+}
+
+impl fmt::Display for Where<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state;
+        write!(f, "rank {}: ", self.rank)?;
+        match (&state.last_call, state.waiting_since) {
+            _ if state.left => write!(f, "has returned from the world")?,
+            (Some((operation, site, number)), Some(since)) => write!(
+                f,
+                "waits in {operation} at {site} (collective #{number}) for {}",
+                seconds(since.elapsed())
+            )?,
+            (call, _) => {
+                match (state.body, self.item) {
+                    (Some(split), Some(item)) => {
+                        write!(f, "runs item {item} of the loop of the split at {split}")?
+                    }
+                    (Some(split), None) => write!(f, "runs the loop of the split at {split}")?,
+                    _ => write!(f, "runs its own code")?,
+                }
+                if let Some((operation, site, number)) = call {
+                    write!(
+                        f,
+                        "; its last dlp call: {operation} at {site} (collective #{number})"
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
+}
+
+/// The exit code of a job that a rank ended because it waited longer than `DLP_TIMEOUT`: that
+/// of the `timeout` command.
+pub(crate) const TIMEOUT_EXIT_CODE: i32 = 124;
+
+/// The report of a rank that waited longer than `limit`: its own line first, then the others'.
+pub(crate) fn timeout_report(waiter: &str, limit: Duration, others: &[String]) -> String {
+    let mut report = format!(
+        "a rank waited in dlp longer than DLP_TIMEOUT={}. Where every rank is:\n  {waiter}",
+        seconds(limit)
+    );
+    for line in others {
+        report.push_str("\n  ");
+        report.push_str(line);
+    }
+    report.push_str(
+        "\nA rank that runs its own code for that long is stuck there, or the timeout is too \
+         short for the work: raise DLP_TIMEOUT, or unset it to wait without limit",
+    );
+    report
+}
