@@ -194,20 +194,22 @@ fn a_rank_that_skips_a_collective_is_an_error_not_a_hang() {
 
 #[test]
 fn different_collectives_at_the_same_point_are_an_error() {
-    let failure = failure_of(2, || {
-        if dlp::is_main() {
-            dlp::gather(1u32);
-        } else {
-            dlp::broadcast::<u32>(None);
-        }
-    });
-    let message = failure.message();
-    assert!(
-        message.contains("does not match across ranks")
-            && message.contains("broadcast")
-            && message.contains("gather"),
-        "{message}"
-    );
+    for ranks in 2..=4 {
+        let failure = failure_of(ranks, || {
+            if dlp::is_main() {
+                dlp::gather(1u32);
+            } else {
+                dlp::broadcast::<u32>(None);
+            }
+        });
+        let message = failure.message();
+        assert!(
+            message.contains("does not match across ranks")
+                && message.contains("called broadcast at tests/failures.rs:")
+                && message.contains("called gather at tests/failures.rs:"),
+            "{message}"
+        );
+    }
 }
 
 #[test]

@@ -11,8 +11,8 @@ mod common;
 
 #[cfg(feature = "mpi")]
 mod on_mpi {
-    use crate::common::every_split;
     use crate::common::runner::{self, Check, Outcome, check, expect};
+    use crate::common::{every_split, returns_early_on_rank_one};
     use std::path::{Path, PathBuf};
     use std::process::Command;
     use std::time::Duration;
@@ -31,16 +31,6 @@ mod on_mpi {
             mine.push(key.clone());
         }
         dlp::gather(mine).map(|all| all.concat().len())
-    }
-
-    /// Rank 1 returns an error before the gather that the others go on to.
-    #[dlp::main]
-    fn returns_early_on_rank_one() -> Result<(), String> {
-        if dlp::rank() == 1 {
-            return Err("no input file on rank 1".to_owned());
-        }
-        dlp::gather(dlp::rank());
-        Ok(())
     }
 
     pub fn child(scenario: &str) {

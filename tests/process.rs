@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::returns_early_on_rank_one;
 use common::runner::{self, Check, Outcome, check, expect};
 use std::process::{Command, Stdio};
 
@@ -94,16 +95,6 @@ fn loud_text(stream: &str) -> String {
     (0..16 * 1024)
         .map(|line| format!("{stream} line {line:>14} of the loud scenario, 64 bytes long.\n"))
         .collect()
-}
-
-/// Rank 1 returns an error before the gather that the others go on to.
-#[dlp::main]
-fn returns_early_on_rank_one() -> Result<(), String> {
-    if dlp::rank() == 1 {
-        return Err("no input file on rank 1".to_owned());
-    }
-    dlp::gather(dlp::rank());
-    Ok(())
 }
 
 /// A `#[dlp::main]` function whose rank 1 fails: the process must not exit 0.

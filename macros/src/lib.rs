@@ -158,9 +158,15 @@ pub fn worker_only(args: TokenStream, item: TokenStream) -> TokenStream {
 /// attribute of the enclosing function rewrites: it works anywhere inside a function marked
 /// `#[dlp::main]`, `#[dlp::spmd]`, `#[main_only]` or `#[worker_only]` (nested in blocks, `if`s,
 /// closures and other loops), needs no import, and may be spelled `#[dlp::par_for]`. The loop
-/// becomes `for item in dlp::Split::..().over(iterable)`; its body is left as written, so
-/// `continue`, labelled `break` and `continue`, `return` and `?` keep their meaning, and leaving
-/// the loop early is local to the rank.
+/// becomes a loop over `dlp::Split::..()`'s share of the iterable; its body is left as written,
+/// so `continue`, labelled `break` and `continue`, `return` and `?` keep their meaning, and
+/// leaving the loop early is local to the rank.
+///
+/// When the loop starts, the ranks compare the order of their items (a fingerprint of the first
+/// 64, by `Hash`, by a pair's key, or by `Debug`, whichever the item type has): a `HashMap`
+/// iterates in another order on every rank, and such a loop stops with an error that says so
+/// instead of processing some items twice and others never. A `#[par_for]` loop nested in
+/// another one's body runs all its items on the rank that runs the outer item.
 ///
 /// Outside such a function the compiler stops before any macro runs: `#[par_for]` is "cannot
 /// find attribute `par_for` in this scope", and `#[dlp::par_for]` on a loop is "custom

@@ -48,3 +48,13 @@ pub fn every_split() -> Vec<(&'static str, dlp::Split)> {
         ("guided", Split::guided()),
     ]
 }
+
+/// Rank 1 returns an error before the gather that the others go on to: an early `?`.
+#[dlp::main]
+pub fn returns_early_on_rank_one() -> Result<(), String> {
+    if dlp::rank() == 1 {
+        return Err("no input file on rank 1".to_owned());
+    }
+    dlp::gather(dlp::rank());
+    Ok(())
+}

@@ -178,15 +178,7 @@ fn all_descriptions(comm: &SimpleCommunicator, said: &Said<'_>) -> Vec<String> {
     let size = comm.size() as usize;
     let mut counts = vec![0i32; size];
     comm.all_gather_into(&(text.len() as i32), &mut counts[..]);
-    let displacements: Vec<i32> = counts
-        .iter()
-        .scan(0, |start, &count| {
-            let this = *start;
-            *start += count;
-            Some(this)
-        })
-        .collect();
-    let mut all = vec![0u8; counts.iter().map(|&count| count as usize).sum()];
+    let (mut all, displacements) = super::collectives::receive_buffer(&counts);
     {
         let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displacements[..]);
         comm.all_gather_varcount_into(&text[..], &mut partition);

@@ -34,7 +34,7 @@ fn displacements(counts: &[Count]) -> Vec<Count> {
 }
 
 /// A receive buffer for the pieces of `counts`, with where each piece starts.
-fn receive_buffer(counts: &[Count]) -> (Vec<u8>, Vec<Count>) {
+pub(super) fn receive_buffer(counts: &[Count]) -> (Vec<u8>, Vec<Count>) {
     let total: usize = counts.iter().map(|&count| count as usize).sum();
     (vec![0u8; total], displacements(counts))
 }
