@@ -3,8 +3,10 @@
 //!
 //! Every rank runs the same code; rank 0 is the main rank. [`run`] starts a world from the
 //! environment (threads by default, one rank per core) and runs a closure on every rank. Inside
-//! it, the functions of this crate act on the calling rank; outside any world they act as a
-//! world of size 1, so library code that uses them works unchanged in ordinary programs.
+//! it, the functions of this crate act on the calling rank. Outside any world, splits and
+//! collectives act as in a world of one rank, so library code that uses them works unchanged in
+//! ordinary programs; `rank()` and `size()` there are the process's place in its MPI job, if a
+//! launcher started it.
 //!
 //! ```
 //! let total = dlp::World::threads(4).run(|| {
@@ -23,7 +25,8 @@
 //! woken and unwound, and [`run`] re-raises the failure on the calling thread. A rank busy in
 //! code that never calls into dlp stops at its next call (the next item of its loop). A rank
 //! that waits in a collective that another rank has returned without calling gets an error
-//! instead of a hang.
+//! instead of a hang, and so do ranks whose calls or items disagree; `DLP_TIMEOUT` bounds every
+//! other wait. The repository's README lists what dlp checks.
 //!
 //! # Layout
 //! The public functions above are written once, against the small traits of the `comm` module

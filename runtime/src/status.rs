@@ -19,6 +19,9 @@ pub(crate) struct RankStatus {
     state: Mutex<State>,
     /// The index of the item the rank's innermost loop yielded last, plus one; 0 for none.
     item: AtomicUsize,
+    /// Whether loops tell [`RankStatus::at_item`] each item: only where a report can be made
+    /// (`DLP_TIMEOUT` is set), so that loops pay nothing per item otherwise.
+    tracks_items: bool,
 }
 
 #[derive(Default)]
@@ -34,12 +37,18 @@ struct State {
 }
 
 impl RankStatus {
-    pub(crate) fn new(rank: usize) -> Self {
+    pub(crate) fn new(rank: usize, tracks_items: bool) -> Self {
         RankStatus {
             rank,
             state: Mutex::new(State::default()),
             item: AtomicUsize::new(0),
+            tracks_items,
         }
+    }
+
+    /// Whether loops should tell this status each item.
+    pub(crate) fn tracks_items(&self) -> bool {
+        self.tracks_items
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

@@ -28,10 +28,11 @@ pub(crate) type Shared = Arc<dyn Any + Send + Sync>;
 ///
 /// # Contract
 /// - The collective methods (every method that takes a [`Call`]) are called by every rank of
-///   `call.ranks`, and each rank numbers its calls of a group alike ([`Call`]). A backend may
-///   match calls by that number; where it sees two ranks disagree on a call (another operation,
-///   another iterable length, a rank that has returned without making it), it panics through
-///   [`misuse`](crate::failure::misuse) with [`Call`]'s message rather than hang.
+///   `call.ranks`, and each rank numbers its calls of a group alike ([`Call`]). A backend
+///   matches calls by that number; where two ranks disagree on a call (another operation or
+///   call site, another iterable length or order, a rank that has returned without making it),
+///   one rank panics through [`misuse`](crate::failure::misuse) with [`Call`]'s message rather
+///   than hang or compute garbage.
 /// - The values passed are of the type that `codec` describes, and so are the values returned.
 ///   The main rank (rank 0) is the root of `gather`, `broadcast` and `scatter`.
 /// - A method that waits for other ranks unwinds the calling rank with
@@ -54,8 +55,9 @@ pub(crate) trait Comm {
 
     /// The state the ranks of `call.ranks` share for one split or map. `make` runs once per
     /// process of the group, and every rank of that process gets what it made; it may call
-    /// [`Comm::counter`] for counters that the group shares. Checks `call.length` across the
-    /// ranks where the lengths are known. Never waits for ranks of its own process.
+    /// [`Comm::counter`] for counters that the group shares. Checks `call.length` and
+    /// `call.order` across the ranks where they are known. Never waits for ranks of its own
+    /// process.
     fn join(&self, call: &Call, make: &mut dyn FnMut() -> Shared) -> Shared;
 
     /// A counter at 0 that the ranks of `ranks` share; called only inside the `make` of

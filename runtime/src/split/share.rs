@@ -194,7 +194,9 @@ impl<I: Iterator> Share<I> {
             untold: 0,
             site: Location::caller(),
             in_body: false,
-            status: context::current().map(|rank| Arc::clone(&rank.status)),
+            status: context::current()
+                .filter(|rank| rank.status.tracks_items())
+                .map(|rank| Arc::clone(&rank.status)),
         }
     }
 

@@ -136,7 +136,7 @@ pub(crate) fn launch<R>(watch: &Watch, body: &impl Fn() -> R) -> Result<R, Failu
     }
     let observer = Observer::new(watch, world.size, true);
     let comm: Rc<dyn Comm> = Rc::clone(&world) as Rc<dyn Comm>;
-    let status = Arc::new(RankStatus::new(world.rank));
+    let status = Arc::new(RankStatus::new(world.rank, watch.timeout.is_some()));
     waits::limit(&world.comm, &status, watch.timeout);
     let entered = context::enter(RankContext::new(
         world.rank,

@@ -82,7 +82,7 @@ impl ResultChannel for NoResults {
 
 /// The status of a lone rank: it never waits for another, so nobody reads it.
 fn lone_status() -> Arc<RankStatus> {
-    Arc::new(RankStatus::new(0))
+    Arc::new(RankStatus::new(0, false))
 }
 
 /// Runs `body` on the calling rank as a team of one: a region entered inside a loop body, where

@@ -41,7 +41,7 @@ impl ThreadWorld {
     fn new(size: usize, observer: Option<Arc<Observer>>, timeout: Option<Duration>) -> Self {
         let waits = Arc::new(Waits {
             statuses: (0..size)
-                .map(|rank| Arc::new(RankStatus::new(rank)))
+                .map(|rank| Arc::new(RankStatus::new(rank, timeout.is_some())))
                 .collect(),
             timeout,
         });
