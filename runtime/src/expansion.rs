@@ -44,6 +44,9 @@ pub fn run_main<R: MainOutcome>(body: impl Fn() -> R + Sync) -> R {
             && let Some(error) = outcome.error()
         {
             eprintln!("dlp: rank {} returned an error: {error}", context::rank());
+            if let Some(rank) = context::current() {
+                rank.status.returned_error(error);
+            }
             A_RANK_RETURNED_AN_ERROR.store(true, Ordering::SeqCst);
         }
         outcome

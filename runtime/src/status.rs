@@ -34,6 +34,8 @@ struct State {
     body: Option<&'static Location<'static>>,
     /// Whether the rank's body has returned.
     left: bool,
+    /// The error the rank's `#[dlp::main]` returned, if it did.
+    error: Option<String>,
 }
 
 impl RankStatus {
@@ -82,6 +84,16 @@ impl RankStatus {
     /// The rank's body has returned.
     pub(crate) fn left(&self) {
         self.state().left = true;
+    }
+
+    /// The rank's `#[dlp::main]` returned `error`.
+    pub(crate) fn returned_error(&self, error: String) {
+        self.state().error = Some(error);
+    }
+
+    /// The error the rank returned, if any.
+    pub(crate) fn error(&self) -> Option<String> {
+        self.state().error.clone()
     }
 
     /// One line of the report: where the rank is.

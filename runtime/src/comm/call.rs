@@ -98,10 +98,15 @@ impl Call {
 
     /// The message for a rank left waiting in this call by rank `absent`, which has returned
     /// from the world without making it.
-    pub(crate) fn absent(&self, absent: usize) -> String {
+    /// When that rank returned an error, the message starts with it: it is what went wrong.
+    pub(crate) fn absent(&self, absent: usize, error: Option<&str>) -> String {
+        let cause = match error {
+            Some(error) => format!("rank {absent} returned an error: {error}; "),
+            None => String::new(),
+        };
         format!(
-            "rank {} waits in {} at {} (collective #{}), but rank {absent} has already returned \
-             from the world without calling it. {SAME_CALLS}",
+            "{cause}rank {} waits in {} at {} (collective #{}), but rank {absent} has already \
+             returned from the world without calling it. {SAME_CALLS}",
             self.rank, self.operation, self.site, self.number
         )
     }

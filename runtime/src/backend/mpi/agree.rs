@@ -22,7 +22,8 @@ use crate::failure::misuse;
 /// What a rank says before a collective: a call, or that its body has returned.
 pub(crate) enum Said<'a> {
     Call(&'a Call),
-    End,
+    /// The body has returned; with the error it returned, if any.
+    End(Option<String>),
 }
 
 /// The numbers a rank sends: call number, operation, call site, iterable length, the
@@ -59,14 +60,14 @@ impl Said<'_> {
                 call.order.unwrap_or(UNKNOWN),
                 extra,
             ],
-            Said::End => [END, END, END, UNKNOWN, UNKNOWN, extra],
+            Said::End(_) => [END, END, END, UNKNOWN, UNKNOWN, extra],
         }
     }
 
     fn describe(&self) -> String {
         match self {
             Said::Call(call) => format!("{} at {}", call.operation, call.site),
-            Said::End => String::new(),
+            Said::End(error) => error.clone().unwrap_or_default(),
         }
     }
 }
@@ -135,7 +136,8 @@ fn disagree(comm: &SimpleCommunicator, said: &Said<'_>, headers: &[&[u64]]) -> !
         .expect("the calls differ");
     let other_world_rank = call.ranks.first() + other;
     if headers[other][0] == END {
-        misuse(call.absent(other_world_rank));
+        let error = Some(described[other].as_str()).filter(|error| !error.is_empty());
+        misuse(call.absent(other_world_rank, error));
     }
     misuse(format!(
         "collective #{} does not match across ranks: rank {} called {}, rank {other_world_rank} \

@@ -191,7 +191,7 @@ impl Board {
                 .find(|&rank| state.returned[rank] && !round.entered[rank])
             {
                 drop(guard);
-                misuse(call.absent(absent));
+                misuse(call.absent(absent, self.waits.error_of(absent).as_deref()));
             }
             guard = self.wait_a_while(guard, call.rank, waiting_since);
         }

@@ -108,6 +108,11 @@ impl Waits {
         std::process::exit(TIMEOUT_EXIT_CODE)
     }
 
+    /// The error that `rank`'s `#[dlp::main]` returned, if it did.
+    pub(super) fn error_of(&self, rank: usize) -> Option<String> {
+        self.statuses[rank].error()
+    }
+
     /// Marks `rank` as waiting, or no longer waiting, in its last call.
     pub(super) fn waiting(&self, rank: usize, waits: bool) {
         self.statuses[rank].waiting(waits);
