@@ -100,7 +100,7 @@ pub fn region<A: Sync, R>(
 #[diagnostic::on_unimplemented(
     message = "#[main_only(broadcast)] cannot send a `{Self}` to the other ranks: it is not a `dlp::Message`",
     label = "the return type must be `Serialize + DeserializeOwned + Send + 'static`",
-    note = "derive `serde::Serialize` and `serde::Deserialize` for it, or drop `broadcast` to return `Option<{Self}>`"
+    note = "derive `Serialize` and `Deserialize` for it (serde's, or `dlp::serde`'s with `#[serde(crate = \"dlp::serde\")]`), or drop `broadcast` to return `Option<{Self}>`"
 )]
 pub trait Broadcastable: Message {}
 

@@ -68,6 +68,32 @@ pub use split::{
 };
 pub use world::{World, run};
 
+/// The serde that [`Message`] is made of, with its derives, so that a program can send its own
+/// types without a serde dependency of its own. A derive through this path names it with
+/// `#[serde(crate = "dlp::serde")]`:
+///
+/// ```
+/// use dlp::serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, Debug, PartialEq)]
+/// #[serde(crate = "dlp::serde")]
+/// struct Score {
+///     example: u32,
+///     value: f64,
+/// }
+///
+/// let scores = dlp::World::threads(2).run(|| {
+///     let mine: Vec<Score> = dlp::split_round_robin(0..4u32)
+///         .map(|example| Score { example, value: f64::from(example) / 2.0 })
+///         .collect();
+///     dlp::gather_flat(mine)
+/// });
+/// let mut scores = scores.unwrap();
+/// scores.sort_by_key(|score| score.example);
+/// assert_eq!(scores[3], Score { example: 3, value: 1.5 });
+/// ```
+pub use serde;
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::expansion::*;
