@@ -78,7 +78,10 @@ double epcc_broadcast(int threads, int reps, int delay) {
     return wrong == 0 ? elapsed : -1.0;
 }
 
-/* Schedules: 0 static, 1 static with a chunk, 2 dynamic, 3 guided. */
+/* Schedules: 0 static, 1 static with a chunk, 2 dynamic, 3 guided. Each has a loop of its own,
+ * with its schedule written in the pragma: `schedule(runtime)` would make one loop of them, but
+ * would send the static schedules through libgomp's run-time dispatch, which a program that
+ * writes `schedule(static)` does not pay. */
 double epcc_loop(int threads, int schedule, int chunk, int items, int reps, int delay) {
     long done = 0;
     double start = omp_get_wtime();
