@@ -10,10 +10,7 @@ fn failure_of<R: Send + 'static>(
     ranks: usize,
     body: impl Fn() -> R + Sync + Send + 'static,
 ) -> Failure {
-    no_hang(move || match World::threads(ranks).try_run(body) {
-        Ok(_) => panic!("the world was expected to fail"),
-        Err(failure) => failure,
-    })
+    common::failure_in(World::threads(ranks), body)
 }
 
 #[test]

@@ -4,21 +4,14 @@
 
 mod common;
 
-use common::no_hang;
-use dlp::{Failure, Split, World};
+use common::{failure_in, no_hang};
+use dlp::{Split, World};
 
 /// Every world a test runs on: serial, and 1 to 4 rank-threads.
 fn worlds() -> Vec<World> {
     let mut worlds = vec![World::serial()];
     worlds.extend((1..=4).map(World::threads));
     worlds
-}
-
-fn failure_of(world: World, body: impl Fn() + Sync + Send + 'static) -> Failure {
-    no_hang(move || match world.try_run(body) {
-        Ok(()) => panic!("the world was expected to fail"),
-        Err(failure) => failure,
-    })
 }
 
 /// An SPMD function with a loop of its own and a collective at its end.
@@ -99,7 +92,7 @@ fn a_map_inside_a_map_is_computed_where_its_item_is() {
 #[test]
 fn a_collective_in_a_loop_body_is_an_error_naming_both_places() {
     for world in worlds() {
-        let failure = failure_of(world, || {
+        let failure = failure_in(world, || {
             for item in dlp::split_round_robin(0..6u32) {
                 dlp::barrier();
                 let _ = item;
@@ -138,7 +131,7 @@ fn every_collective_is_refused_in_a_loop_body() {
         }),
     ];
     for (name, collective) in collectives {
-        let failure = failure_of(World::threads(3), move || {
+        let failure = failure_in(World::threads(3), move || {
             for _ in dlp::split_managed(0..9u32) {
                 collective();
             }
@@ -153,7 +146,7 @@ fn every_collective_is_refused_in_a_loop_body() {
 
 #[test]
 fn an_unfinished_split_iterator_counts_as_a_running_loop() {
-    let failure = failure_of(World::threads(2), || {
+    let failure = failure_in(World::threads(2), || {
         let mut mine = dlp::split_round_robin(0..10u32);
         let first = mine.next();
         dlp::gather(first);
@@ -239,7 +232,7 @@ fn a_sorted_copy_of_the_map_runs_and_gives_every_key_once() {
 
 #[test]
 fn a_hash_map_given_to_a_split_by_hand_is_refused() {
-    let failure = failure_of(World::threads(2), || {
+    let failure = failure_in(World::threads(2), || {
         let map = same_map_on_every_rank();
         let _count = dlp::split_managed(&map).count();
     });

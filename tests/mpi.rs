@@ -336,6 +336,16 @@ mod on_mpi {
         mpiexec(ranks, &me(), &[(runner::CHILD_VAR, scenario)])
     }
 
+    /// Runs scenario `name` on 2 and 3 ranks, each within 10 s; `holds` is what it must show,
+    /// `what` says so.
+    fn on_2_and_3(name: &str, what: &str, holds: impl Fn(&Outcome) -> bool) -> Result<(), String> {
+        for ranks in [2, 3] {
+            let outcome = timed_scenario(ranks, name)?;
+            expect(holds(&outcome), what, &outcome)?;
+        }
+        Ok(())
+    }
+
     /// A scenario that must end within 10 s, as a misuse must: an error past that.
     fn timed_scenario(ranks: usize, name: &str) -> Result<Outcome, String> {
         let started = std::time::Instant::now();
@@ -469,97 +479,93 @@ mod on_mpi {
             check(
                 "different collectives at one point are an error naming both, once",
                 || {
-                    for ranks in [2, 3] {
-                        let outcome = timed_scenario(ranks, "different-collectives")?;
-                        let stderr = &outcome.stderr;
-                        expect(
+                    on_2_and_3(
+                        "different-collectives",
+                        "non-zero, one message naming gather and barrier",
+                        |outcome| {
+                            let stderr = &outcome.stderr;
                             outcome.code != Some(0)
                                 && stderr.matches("does not match across ranks").count() == 1
                                 && stderr.contains("rank 0 called gather at tests/mpi.rs:")
-                                && stderr.contains("called barrier at tests/mpi.rs:"),
-                            "a non-zero exit, and one message naming the gather and the barrier",
-                            &outcome,
-                        )?;
-                    }
-                    Ok(())
+                                && stderr.contains("called barrier at tests/mpi.rs:")
+                        },
+                    )
                 },
             ),
             check(
                 "a HashMap iterated in a loop is caught, not a silent loss of keys",
                 || {
-                    for ranks in [2, 3] {
-                        let outcome = timed_scenario(ranks, "hash-map")?;
-                        expect(
+                    on_2_and_3(
+                        "hash-map",
+                        "a non-zero exit, and one message about the order",
+                        |outcome| {
                             outcome.code != Some(0)
-                                && outcome.stderr.matches("come in another order").count() == 1,
-                            "a non-zero exit, and one message about the order",
-                            &outcome,
-                        )?;
-                    }
-                    Ok(())
+                                && outcome.stderr.matches("come in another order").count() == 1
+                        },
+                    )
                 },
             ),
             check(
                 "a rank stuck in its own code ends the job after DLP_TIMEOUT, with a report",
                 || {
                     let started = std::time::Instant::now();
-                    let outcome = mpiexec(3, &me(), &[(runner::CHILD_VAR, "stuck"), ("DLP_TIMEOUT", "1s")]);
+                    let outcome = mpiexec(
+                        3,
+                        &me(),
+                        &[(runner::CHILD_VAR, "stuck"), ("DLP_TIMEOUT", "1s")],
+                    );
                     let stderr = &outcome.stderr;
                     expect(
                         outcome.code == Some(124)
                             && started.elapsed() < Duration::from_secs(10)
-                            && stderr.matches("waited in dlp longer than DLP_TIMEOUT=1.0 s").count() == 1
+                            && stderr
+                                .matches("waited in dlp longer than DLP_TIMEOUT=1.0 s")
+                                .count()
+                                == 1
                             && stderr.contains("waits in gather at tests/mpi.rs:")
-                            && stderr.contains("rank 2: no answer within 2 s: it runs its own code"),
+                            && stderr
+                                .contains("rank 2: no answer within 2 s: it runs its own code"),
                         "exit 124 within 10 s, one report naming the gather and the silent rank 2",
                         &outcome,
                     )
                 },
             ),
             check("a collective in a loop body is an error", || {
-                for ranks in [2, 3] {
-                    let outcome = timed_scenario(ranks, "collective-in-body")?;
-                    expect(
+                on_2_and_3(
+                    "collective-in-body",
+                    "a non-zero exit, and the barrier and the loop named",
+                    |outcome| {
                         outcome.code != Some(0)
                             && outcome.stderr.contains("barrier at tests/mpi.rs:")
-                            && outcome.stderr.contains("inside the body of the loop"),
-                        "a non-zero exit, and the barrier and the loop named",
-                        &outcome,
-                    )?;
-                }
-                Ok(())
+                            && outcome.stderr.contains("inside the body of the loop")
+                    },
+                )
             }),
             check(
                 "a split nested in a loop body gives every pair once",
                 || {
-                    for ranks in [2, 3] {
-                        let outcome = timed_scenario(ranks, "nested")?;
-                        expect(
-                            outcome.code == Some(0)
-                                && outcome.stdout == "every pair once: true\n",
-                            "exit 0 and every pair once",
-                            &outcome,
-                        )?;
-                    }
-                    Ok(())
+                    on_2_and_3("nested", "exit 0 and every pair once", |outcome| {
+                        outcome.code == Some(0) && outcome.stdout == "every pair once: true\n"
+                    })
                 },
             ),
             check(
                 "an early error on one rank ends the job, the user's error first",
                 || {
-                    for ranks in [2, 3] {
-                        let outcome = timed_scenario(ranks, "early-error")?;
-                        let stderr = &outcome.stderr;
-                        let error = stderr.find("no input file on rank 1");
-                        let explained = stderr.find("rank 1 has already returned from the world");
-                        expect(
+                    on_2_and_3(
+                        "early-error",
+                        "non-zero, the user's error, then why rank 0 stopped",
+                        |outcome| {
+                            let stderr = &outcome.stderr;
+                            let error = stderr.find("no input file on rank 1");
+                            let explained =
+                                stderr.find("rank 1 has already returned from the world");
                             outcome.code != Some(0)
-                                && matches!((error, explained), (Some(error), Some(explained)) if error < explained),
-                            "a non-zero exit, the user's error, then why rank 0 stopped",
-                            &outcome,
-                        )?;
-                    }
-                    Ok(())
+                                && error
+                                    .zip(explained)
+                                    .is_some_and(|(error, explained)| error < explained)
+                        },
+                    )
                 },
             ),
             check("a rank killed with SIGKILL ends the job", || {

@@ -2,12 +2,13 @@
 //! `dlp::__private`, and free to change with the macros.
 
 use std::fmt::Debug;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::context;
 use crate::failure::misuse;
 use crate::message::Message;
-use crate::split::{Fingerprint, Share, Split};
+use crate::split::{Fingerprint, Share, Split, by_debug, by_hash, by_key};
 
 /// Set when a rank other than the main one returned an error from `#[dlp::main]`.
 static A_RANK_RETURNED_AN_ERROR: AtomicBool = AtomicBool::new(false);
@@ -131,7 +132,7 @@ pub fn split_among<I: IntoIterator>(
 }
 
 /// The iterable of a `#[par_for]` loop, held while the expansion picks how to fingerprint its
-/// items (see [`fingerprint`]).
+/// items (see [`PickFingerprint`]).
 pub struct Probe<T>(T);
 
 impl<T> Probe<T> {
@@ -147,81 +148,50 @@ impl<T> Probe<T> {
 }
 
 /// How the items of a `#[par_for]` loop are fingerprinted, so that the ranks can compare their
-/// order. Called as `(&&&&probe).fingerprint()`: method lookup tries the receiver types from
-/// the most references down, so the first of these that applies to the item type wins.
-pub mod fingerprint {
-    use std::fmt::Debug;
-    use std::hash::Hash;
+/// order. Called as `(&&&&probe).fingerprint()`: method lookup tries the receiver types from the
+/// most references down, so the first impl that applies to the item type wins: `Hash`, then a
+/// pair whose first element is `Hash` (a map's entries, by key), then `Debug`, then nothing.
+/// The impls are for different types, so they never overlap.
+pub trait PickFingerprint {
+    /// The item type.
+    type Item;
+    /// How to fingerprint an item, if it can be.
+    fn fingerprint(self) -> Option<Fingerprint<Self::Item>>;
+}
 
-    use super::Probe;
-    use crate::split::{Fingerprint, by_debug, by_hash, by_key};
-
-    /// Items that are `Hash`.
-    pub trait ByHash {
-        /// The item type.
-        type Item;
-        /// How to fingerprint an item.
-        fn fingerprint(self) -> Option<Fingerprint<Self::Item>>;
+impl<T: IntoIterator> PickFingerprint for &&&&Probe<T>
+where
+    T::Item: Hash,
+{
+    type Item = T::Item;
+    fn fingerprint(self) -> Option<Fingerprint<T::Item>> {
+        Some(by_hash::<T::Item>)
     }
+}
 
-    impl<T: IntoIterator> ByHash for &&&&Probe<T>
-    where
-        T::Item: Hash,
-    {
-        type Item = T::Item;
-        fn fingerprint(self) -> Option<Fingerprint<T::Item>> {
-            Some(by_hash::<T::Item>)
-        }
+impl<T, K: Hash, V> PickFingerprint for &&&Probe<T>
+where
+    T: IntoIterator<Item = (K, V)>,
+{
+    type Item = (K, V);
+    fn fingerprint(self) -> Option<Fingerprint<(K, V)>> {
+        Some(by_key::<K, V>)
     }
+}
 
-    /// Pairs whose first element is `Hash`: the entries of a map, by key.
-    pub trait ByKey {
-        /// The item type.
-        type Item;
-        /// How to fingerprint an item.
-        fn fingerprint(self) -> Option<Fingerprint<Self::Item>>;
+impl<T: IntoIterator> PickFingerprint for &&Probe<T>
+where
+    T::Item: Debug,
+{
+    type Item = T::Item;
+    fn fingerprint(self) -> Option<Fingerprint<T::Item>> {
+        Some(by_debug::<T::Item>)
     }
+}
 
-    impl<T, K: Hash, V> ByKey for &&&Probe<T>
-    where
-        T: IntoIterator<Item = (K, V)>,
-    {
-        type Item = (K, V);
-        fn fingerprint(self) -> Option<Fingerprint<(K, V)>> {
-            Some(by_key::<K, V>)
-        }
-    }
-
-    /// Items that are `Debug`, by their text.
-    pub trait ByDebug {
-        /// The item type.
-        type Item;
-        /// How to fingerprint an item.
-        fn fingerprint(self) -> Option<Fingerprint<Self::Item>>;
-    }
-
-    impl<T: IntoIterator> ByDebug for &&Probe<T>
-    where
-        T::Item: Debug,
-    {
-        type Item = T::Item;
-        fn fingerprint(self) -> Option<Fingerprint<T::Item>> {
-            Some(by_debug::<T::Item>)
-        }
-    }
-
-    /// Any other items: not compared.
-    pub trait Unchecked {
-        /// The item type.
-        type Item;
-        /// How to fingerprint an item: not at all.
-        fn fingerprint(self) -> Option<Fingerprint<Self::Item>>;
-    }
-
-    impl<T: IntoIterator> Unchecked for &Probe<T> {
-        type Item = T::Item;
-        fn fingerprint(self) -> Option<Fingerprint<T::Item>> {
-            None
-        }
+impl<T: IntoIterator> PickFingerprint for &Probe<T> {
+    type Item = T::Item;
+    fn fingerprint(self) -> Option<Fingerprint<T::Item>> {
+        None
     }
 }

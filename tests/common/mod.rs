@@ -28,6 +28,17 @@ pub fn no_hang<T: Send + 'static>(test: impl FnOnce() -> T + Send + 'static) -> 
     }
 }
 
+/// The failure of `body` on `world`, which must fail (under the hang guard).
+pub fn failure_in<R: Send + 'static>(
+    world: dlp::World,
+    body: impl Fn() -> R + Sync + Send + 'static,
+) -> dlp::Failure {
+    no_hang(move || match world.try_run(body) {
+        Ok(_) => panic!("the world was expected to fail"),
+        Err(failure) => failure,
+    })
+}
+
 /// Every `(index, item)` pair gathered from all ranks, sorted: what a split handed out in total.
 pub fn sorted<T: Ord>(shares: Vec<Vec<T>>) -> Vec<T> {
     let mut all: Vec<T> = shares.into_iter().flatten().collect();

@@ -49,8 +49,7 @@ fn compared_split(
     quote_spanned! {marker_span=>
         match ::dlp::__private::Probe::new(#iterable) {
             #probe => {
-                #[allow(unused_imports)]
-                use ::dlp::__private::fingerprint::{ByDebug as _, ByHash as _, ByKey as _, Unchecked as _};
+                use ::dlp::__private::PickFingerprint as _;
                 let #order = (&&&&#probe).fingerprint();
                 ::dlp::__private::split_among(
                     #splitter,

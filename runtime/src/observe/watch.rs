@@ -31,10 +31,10 @@ struct Finished {
 }
 
 impl SplitWatch {
-    /// The watch of split `label` over `length` items among `ranks_here` ranks of this process;
-    /// `None` when nothing is to be watched.
+    /// The watch of the split named `label()` over `length` items among `ranks_here` ranks of
+    /// this process; `None`, without naming it, when nothing is to be watched.
     pub(crate) fn new(
-        label: String,
+        label: impl FnOnce() -> String,
         length: Option<usize>,
         ranks_here: usize,
         progress: bool,
@@ -43,6 +43,7 @@ impl SplitWatch {
         if !progress && observer.is_none() {
             return None;
         }
+        let label = label();
         Some(SplitWatch {
             bar: progress.then(|| Bar::new(&label, length)),
             label: label.into(),

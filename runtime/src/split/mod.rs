@@ -271,7 +271,8 @@ impl Split {
         let items = items.into_iter();
         let length = exact_length(&items);
         let observer = context::current().and_then(|rank| rank.observer.clone());
-        let watch = SplitWatch::new(self.label(), length, 1, self.progress, observer)
+        let site = std::panic::Location::caller();
+        let watch = SplitWatch::new(|| self.label(site), length, 1, self.progress, observer)
             .map(|watch| RankWatch::new(Arc::new(watch), context::rank()));
         let every_index = 0..length.unwrap_or(usize::MAX);
         Share::live(items, Plan::Single(Some(every_index)), 1, None).watched(watch)
@@ -279,9 +280,7 @@ impl Split {
 
     /// How the split is named in progress bars, reports and timelines: by the place in the
     /// program that started it.
-    #[track_caller]
-    fn label(&self) -> String {
-        let at = std::panic::Location::caller();
+    fn label(&self, at: &std::panic::Location<'_>) -> String {
         format!(
             "{} at {}:{}",
             self.schedule.operation(),
@@ -308,7 +307,6 @@ impl Split {
             return self.alone(items);
         };
         let site = std::panic::Location::caller();
-        let label = self.label();
         let operation = self.schedule.operation();
         let length = exact_length(&items);
         let (items, order) = match fingerprint {
@@ -325,7 +323,7 @@ impl Split {
         };
         let mut call = rank.begin(ranks, operation, length, site);
         call.order = order;
-        let shared = self.join(&rank, &call, label);
+        let shared = self.join(&rank, &call);
         let watch = shared
             .watch
             .as_ref()
@@ -338,14 +336,14 @@ impl Split {
     }
 
     /// What the ranks of `call` share for this split, made once per process.
-    fn join(&self, rank: &RankContext, call: &Call, label: String) -> Arc<SplitShared> {
+    fn join(&self, rank: &RankContext, call: &Call) -> Arc<SplitShared> {
         let comm = &*rank.comm;
         let mut make = || -> Shared {
             let next = match self.is_dynamic() {
                 true => comm.counter(call.ranks),
                 false => Box::new(LocalCounter::default()),
             };
-            let watch = self.watch(comm, rank, call, label.clone());
+            let watch = self.watch(comm, rank, call);
             Arc::new(SplitShared {
                 claims: Claims::on(next, call.length),
                 watch: watch.map(Arc::new),
@@ -360,17 +358,11 @@ impl Split {
     }
 
     /// The watch of this process's ranks of the split, if anything is watched.
-    fn watch(
-        &self,
-        comm: &dyn Comm,
-        rank: &RankContext,
-        call: &Call,
-        label: String,
-    ) -> Option<SplitWatch> {
+    fn watch(&self, comm: &dyn Comm, rank: &RankContext, call: &Call) -> Option<SplitWatch> {
         let members = call.ranks.range(rank.size);
         let here = members.clone().filter(|&member| comm.hosts(member)).count();
         let mut watch = SplitWatch::new(
-            label,
+            || self.label(call.site),
             call.length,
             here,
             self.progress,
