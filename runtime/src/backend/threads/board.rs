@@ -161,9 +161,7 @@ impl Board {
     ) -> MutexGuard<'a, BoardState> {
         let mut waiting_since = None;
         let guard = self.wait_for(guard, key, call, ready, &mut waiting_since);
-        if waiting_since.is_some() {
-            self.waits.waiting(call.rank, false);
-        }
+        self.waits.done(call.rank, waiting_since);
         guard
     }
 
@@ -193,30 +191,9 @@ impl Board {
                 drop(guard);
                 misuse(call.absent(absent, self.waits.error_of(absent).as_deref()));
             }
-            guard = self.wait_a_while(guard, call.rank, waiting_since);
-        }
-    }
-
-    /// Waits for a change on the board, at most until `rank`'s time to wait is up.
-    fn wait_a_while<'a>(
-        &'a self,
-        guard: MutexGuard<'a, BoardState>,
-        rank: usize,
-        waiting_since: &mut Option<Instant>,
-    ) -> MutexGuard<'a, BoardState> {
-        let since = *waiting_since.get_or_insert_with(|| {
-            self.waits.waiting(rank, true);
-            Instant::now()
-        });
-        match self.waits.remaining(rank, since) {
-            None => self
-                .changed
-                .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner),
-            Some(left) => {
-                let waited = self.changed.wait_timeout(guard, left);
-                waited.unwrap_or_else(PoisonError::into_inner).0
-            }
+            guard = self
+                .waits
+                .wait(&self.changed, guard, call.rank, waiting_since);
         }
     }
 

@@ -6,7 +6,7 @@ mod results;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -88,7 +88,7 @@ pub(super) struct Waits {
 impl Waits {
     /// How long `rank` may still wait, having waited since `since`; `None`: without limit.
     /// Past its limit, the rank stops the world with a report of where every rank is.
-    pub(super) fn remaining(&self, rank: usize, since: Instant) -> Option<Duration> {
+    fn remaining(&self, rank: usize, since: Instant) -> Option<Duration> {
         let limit = self.timeout?;
         let waited = since.elapsed();
         if waited < limit {
@@ -113,9 +113,33 @@ impl Waits {
         self.statuses[rank].error()
     }
 
-    /// Marks `rank` as waiting, or no longer waiting, in its last call.
-    pub(super) fn waiting(&self, rank: usize, waits: bool) {
-        self.statuses[rank].waiting(waits);
+    /// Waits on `changed` for `rank`, at most until its time to wait is up; `since` holds when
+    /// its wait began, set (and the rank marked as waiting) on the first call.
+    pub(super) fn wait<'a, T>(
+        &self,
+        changed: &Condvar,
+        guard: MutexGuard<'a, T>,
+        rank: usize,
+        since: &mut Option<Instant>,
+    ) -> MutexGuard<'a, T> {
+        let since = *since.get_or_insert_with(|| {
+            self.statuses[rank].waiting(true);
+            Instant::now()
+        });
+        match self.remaining(rank, since) {
+            None => changed.wait(guard).unwrap_or_else(PoisonError::into_inner),
+            Some(left) => {
+                let waited = changed.wait_timeout(guard, left);
+                waited.unwrap_or_else(PoisonError::into_inner).0
+            }
+        }
+    }
+
+    /// Ends `rank`'s wait that [`Waits::wait`] began at `since`, if it began.
+    pub(super) fn done(&self, rank: usize, since: Option<Instant>) {
+        if since.is_some() {
+            self.statuses[rank].waiting(false);
+        }
     }
 }
 

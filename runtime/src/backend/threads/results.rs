@@ -3,8 +3,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use std::time::Instant;
-
 use super::{Waits, Wake};
 use crate::comm::{Codec, ResultChannel, Value};
 use crate::failure::stop;
@@ -98,22 +96,12 @@ impl ResultChannel for ThreadResults {
                 drop(inbox);
                 stop();
             }
-            let since = *waiting_since.get_or_insert_with(|| {
-                self.waits.waiting(self.rank, true);
-                Instant::now()
-            });
             let arrived = &self.results.arrived;
-            inbox = match self.waits.remaining(self.rank, since) {
-                None => arrived.wait(inbox).unwrap_or_else(PoisonError::into_inner),
-                Some(left) => {
-                    let waited = arrived.wait_timeout(inbox, left);
-                    waited.unwrap_or_else(PoisonError::into_inner).0
-                }
-            };
+            inbox = self
+                .waits
+                .wait(arrived, inbox, self.rank, &mut waiting_since);
         }
-        if waiting_since.is_some() {
-            self.waits.waiting(self.rank, false);
-        }
+        self.waits.done(self.rank, waiting_since);
         std::mem::take(&mut inbox.batches)
     }
 
