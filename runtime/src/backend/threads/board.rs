@@ -1,80 +1,110 @@
-//! The meeting point of the rank-threads: every collective call is a numbered round on one board.
+//! The meeting point of the rank-threads: every collective call is a numbered round on a board.
 //!
-//! Ranks match their calls by number (the n-th collective of every rank meets in round n), the
-//! way MPI matches collectives by call order. A round remembers which ranks entered it, so a rank
-//! that waits for one that has already returned from the world, or that called a different
-//! operation, gets an error instead of a hang.
+//! Ranks match their calls by number (the n-th collective of every rank of a group meets in
+//! round n), the way MPI matches collectives by call order. A round remembers which ranks entered
+//! it, so a rank that waits for one that has already returned from the world, or that called a
+//! different operation, gets an error instead of a hang.
+//!
+//! Rounds in flight live in a ring of cells, one ring per group: a rank can run a few rounds
+//! ahead of the others (a gather does not wait on the ranks that send) without anything being
+//! allocated per round. What ranks wait for is counted in atomics on the cell, so waiting costs
+//! no lock; what they exchange, and the calls they compare, sit behind the cell's mutex.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use super::Waits;
+use super::signal::{Signal, spin_until};
 
 use crate::comm::{Call, Shared, Value};
 use crate::failure::{misuse, stop};
 use crate::ranks::Ranks;
 
+/// Rounds of one group that can be in flight at once; a rank this far ahead waits.
+const RING: u64 = 16;
+
 pub(crate) struct Board {
-    size: usize,
-    waits: Arc<Waits>,
-    state: Mutex<BoardState>,
-    changed: Condvar,
-}
-
-struct BoardState {
-    rounds: HashMap<(Ranks, u64, Step), Round>,
+    /// The ring of the whole world and that of the worker ranks (the main rank alone never
+    /// meets anyone).
+    all: Ring,
+    workers: Ring,
     /// Ranks whose body has returned: they will never enter another round.
-    returned: Vec<bool>,
-    aborted: bool,
+    returned: Box<[AtomicBool]>,
+    aborted: AtomicBool,
+    signal: Signal,
+    waits: Arc<Waits>,
 }
 
-/// Which round of a call: most calls are one round; `all_gather` and `broadcast` copy what the
-/// main rank has in a second one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Step {
-    First,
-    Second,
+/// What a rank waits for in a round before it leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// Nothing: it leaves at once.
+    Entered,
+    /// Every rank of the group has entered.
+    AllEntered,
+    /// The first rank of the group (the root) has entered.
+    RootEntered,
+}
+
+/// A round a rank takes part in: where it is held.
+#[derive(Clone, Copy)]
+struct Entered<'a> {
+    ring: &'a Ring,
+    cell: &'a Cell,
+    number: u64,
+    /// The number of ranks in the group.
+    size: usize,
+}
+
+struct Ring {
+    members: Range<usize>,
+    cells: Box<[Cell]>,
+}
+
+/// The place of the rounds whose call number is its index, modulo the ring's length, one at a
+/// time.
+// Cells are written by every rank of a group: one to a cache line pair, so that a round in
+// flight does not slow the next one down.
+#[repr(align(128))]
+struct Cell {
+    /// The call number of the round the cell holds or will hold next.
+    number: AtomicU64,
+    entered: AtomicUsize,
+    root_entered: AtomicBool,
+    left: AtomicUsize,
+    round: Mutex<Round>,
 }
 
 /// One round of a collective call, as seen by all ranks.
+#[derive(Default)]
 pub(crate) struct Round {
     /// The call of the rank that opened the round, which the others' must match.
-    opened_by: Call,
-    members: std::ops::Range<usize>,
+    opened_by: Option<Call>,
+    /// Which ranks entered, by place in the group.
     entered: Vec<bool>,
-    left: usize,
     /// The first known iterable length's call.
     length_of: Option<Call>,
-    /// What each rank sent (indexed by sender).
+    /// What each rank sent (indexed by place in the group).
     pub(crate) sent: Vec<Option<Value>>,
-    /// What each rank is to receive (indexed by receiver).
+    /// What each rank is to receive (indexed by place in the group).
     pub(crate) inbox: Vec<Option<Value>>,
     /// State shared by every rank for the length of a split or map.
     pub(crate) shared: Option<Shared>,
 }
 
 impl Round {
-    fn new(call: &Call, size: usize) -> Self {
-        Round {
-            opened_by: call.clone(),
-            members: call.ranks.range(size),
-            entered: vec![false; size],
-            left: 0,
-            length_of: None,
-            sent: (0..size).map(|_| None).collect(),
-            inbox: (0..size).map(|_| None).collect(),
-            shared: None,
+    /// Records that `call`'s rank, at `place` of a group of `size`, entered; the error text if
+    /// its call differs from another's.
+    fn enter(&mut self, call: &Call, place: usize, size: usize) -> Result<(), String> {
+        if self.entered.is_empty() {
+            self.entered.resize(size, false);
+            self.sent.resize_with(size, || None);
+            self.inbox.resize_with(size, || None);
         }
-    }
-
-    pub(crate) fn all_entered(&self) -> bool {
-        self.members.clone().all(|rank| self.entered[rank])
-    }
-
-    /// Records that `call`'s rank entered; the error text if its call differs from another's.
-    fn enter(&mut self, call: &Call) -> Result<(), String> {
-        if let Some(mismatch) = call.mismatch(&self.opened_by) {
+        let opened_by = self.opened_by.get_or_insert_with(|| call.clone());
+        if let Some(mismatch) = call.mismatch(opened_by) {
             return Err(mismatch);
         }
         if let Some(first) = &self.length_of
@@ -85,127 +115,204 @@ impl Round {
         if self.length_of.is_none() && call.length.is_some() {
             self.length_of = Some(call.clone());
         }
-        self.entered[call.rank] = true;
+        self.entered[place] = true;
         Ok(())
+    }
+
+    /// Empties the round for the next one of its cell, keeping what it allocated.
+    fn clear(&mut self) {
+        self.opened_by = None;
+        self.length_of = None;
+        self.shared = None;
+        self.entered.fill(false);
+        self.sent.iter_mut().for_each(|slot| *slot = None);
+        self.inbox.iter_mut().for_each(|slot| *slot = None);
+    }
+}
+
+impl Ring {
+    fn new(members: Range<usize>) -> Self {
+        let cells = (0..RING).map(|number| Cell {
+            number: AtomicU64::new(number),
+            entered: AtomicUsize::new(0),
+            root_entered: AtomicBool::new(false),
+            left: AtomicUsize::new(0),
+            round: Mutex::new(Round::default()),
+        });
+        Ring {
+            members,
+            cells: cells.collect(),
+        }
+    }
+}
+
+impl Cell {
+    fn lock(&self) -> MutexGuard<'_, Round> {
+        // A rank that panicked while holding the lock left the round consistent (it is updated
+        // in single assignments), and the world is aborting anyway.
+        self.round.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn holds(&self, number: u64) -> bool {
+        self.number.load(Ordering::Acquire) == number
+    }
+
+    fn reached(&self, until: Until, size: usize) -> bool {
+        match until {
+            Until::Entered => true,
+            Until::AllEntered => self.entered.load(Ordering::Acquire) == size,
+            Until::RootEntered => self.root_entered.load(Ordering::Acquire),
+        }
     }
 }
 
 impl Board {
     pub(super) fn new(size: usize, waits: Arc<Waits>) -> Self {
         Board {
-            size,
+            all: Ring::new(Ranks::All.range(size)),
+            workers: Ring::new(Ranks::Workers.range(size)),
+            returned: (0..size).map(|_| AtomicBool::new(false)).collect(),
+            aborted: AtomicBool::new(false),
+            signal: Signal::default(),
             waits,
-            state: Mutex::new(BoardState {
-                rounds: HashMap::new(),
-                returned: vec![false; size],
-                aborted: false,
-            }),
-            changed: Condvar::new(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, BoardState> {
-        // A rank that panicked while holding the lock left the board consistent (rounds are
-        // updated in single assignments), and the world is aborting anyway.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn ring(&self, ranks: Ranks) -> &Ring {
+        match ranks {
+            Ranks::All | Ranks::Main => &self.all,
+            Ranks::Workers => &self.workers,
+        }
     }
 
-    /// Takes part in round `step` of `call`: runs `arrive` on entering, waits until `ready`
-    /// holds, then runs `depart` and leaves. The last rank to leave removes the round.
+    /// Takes part in the round of `call`: runs `arrive` on entering, waits `until`, then
+    /// runs `depart` and leaves. The last rank to leave empties the round's cell for the round
+    /// that comes `RING` rounds later.
     ///
     /// Unwinds this rank if the world aborts while it waits; panics with a clear message if the
     /// round cannot complete because of a mismatch between ranks.
     pub(crate) fn meet<R>(
         &self,
         call: &Call,
-        step: Step,
         arrive: impl FnOnce(&mut Round),
-        ready: impl Fn(&Round) -> bool,
+        until: Until,
         depart: impl FnOnce(&mut Round) -> R,
     ) -> R {
-        let key = (call.ranks, call.number, step);
-        let mut guard = self.lock();
-        let round = guard
-            .rounds
-            .entry(key)
-            .or_insert_with(|| Round::new(call, self.size));
-        if let Err(message) = round.enter(call) {
-            drop(guard);
-            misuse(message);
-        }
-        arrive(round);
-        self.changed.notify_all();
-        guard = self.wait_until(guard, key, call, ready);
-        let state = &mut *guard;
-        let round = state
-            .rounds
-            .get_mut(&key)
-            .expect("a round stays until every rank left it");
-        let result = depart(round);
-        round.left += 1;
-        if round.left == round.members.len() {
-            state.rounds.remove(&key);
-        }
+        let entered = self.enter(call, arrive);
+        let Entered { cell, size, .. } = entered;
+        self.wait(call, &entered, || cell.reached(until, size));
+        let result = depart(&mut cell.lock());
+        self.leave(&entered);
         result
     }
 
-    /// Waits until the round of `call` is `ready`, the world aborts (this rank unwinds), a rank
-    /// it waits for has returned from the world (a misuse), or it has waited longer than
-    /// `DLP_TIMEOUT` (a report of where every rank is).
-    fn wait_until<'a>(
-        &'a self,
-        guard: MutexGuard<'a, BoardState>,
-        key: (Ranks, u64, Step),
-        call: &Call,
-        ready: impl Fn(&Round) -> bool,
-    ) -> MutexGuard<'a, BoardState> {
-        let mut waiting_since = None;
-        let guard = self.wait_for(guard, key, call, ready, &mut waiting_since);
-        self.waits.done(call.rank, waiting_since);
-        guard
+    /// Takes part in the round of `call` with nothing to exchange, until every rank of the
+    /// group entered: a barrier, without taking the round's lock once it is complete.
+    pub(crate) fn meet_all(&self, call: &Call) {
+        let entered = self.enter(call, |_| {});
+        let Entered { cell, size, .. } = entered;
+        self.wait(call, &entered, || cell.reached(Until::AllEntered, size));
+        self.leave(&entered);
     }
 
-    fn wait_for<'a>(
-        &'a self,
-        mut guard: MutexGuard<'a, BoardState>,
-        key: (Ranks, u64, Step),
-        call: &Call,
-        ready: impl Fn(&Round) -> bool,
-        waiting_since: &mut Option<Instant>,
-    ) -> MutexGuard<'a, BoardState> {
-        loop {
-            let state = &*guard;
-            if state.aborted {
-                drop(guard);
-                stop();
+    /// Enters the round of `call` once its cell holds it, checks the call against the
+    /// others', and runs `arrive`.
+    fn enter(&self, call: &Call, arrive: impl FnOnce(&mut Round)) -> Entered<'_> {
+        let ring = self.ring(call.ranks);
+        let (place, size) = call.ranks.place(call.rank, self.returned.len());
+        let number = call.number;
+        let cell = &ring.cells[(number % RING) as usize];
+        let entered = Entered {
+            ring,
+            cell,
+            number,
+            size,
+        };
+        self.wait(call, &entered, || cell.holds(number));
+        {
+            let mut round = cell.lock();
+            if let Err(message) = round.enter(call, place, size) {
+                drop(round);
+                misuse(message);
             }
-            let round = &state.rounds[&key];
-            if ready(round) {
-                return guard;
+            arrive(&mut round);
+            cell.entered.fetch_add(1, Ordering::Release);
+            if place == 0 {
+                cell.root_entered.store(true, Ordering::Release);
             }
-            if let Some(absent) = round
-                .members
-                .clone()
-                .find(|&rank| state.returned[rank] && !round.entered[rank])
-            {
-                drop(guard);
+        }
+        self.signal.notify();
+        entered
+    }
+
+    /// Leaves the round `number` of `cell`; the last rank to leave readies the cell for its next
+    /// round.
+    fn leave(&self, entered: &Entered<'_>) {
+        let Entered {
+            cell, number, size, ..
+        } = *entered;
+        if cell.left.fetch_add(1, Ordering::AcqRel) + 1 < size {
+            return;
+        }
+        cell.lock().clear();
+        cell.entered.store(0, Ordering::Relaxed);
+        cell.root_entered.store(false, Ordering::Relaxed);
+        cell.left.store(0, Ordering::Relaxed);
+        cell.number.store(number + RING, Ordering::Release);
+        self.signal.notify();
+    }
+
+    /// Waits until `ready`, the world aborts (this rank unwinds), a rank of the group that has
+    /// not entered the cell's round has returned from the world (a misuse), or it has waited
+    /// longer than `DLP_TIMEOUT` (a report of where every rank is).
+    fn wait(&self, call: &Call, entered: &Entered<'_>, ready: impl Fn() -> bool) {
+        if spin_until(|| ready() || self.aborted.load(Ordering::Relaxed)) {
+            return self.stop_if_aborted();
+        }
+        let mut waiting_since: Option<Instant> = None;
+        while !ready() {
+            self.stop_if_aborted();
+            if let Some(absent) = self.absent(entered) {
+                self.waits.done(call.rank, waiting_since);
                 misuse(call.absent(absent, self.waits.error_of(absent).as_deref()));
             }
-            guard = self
-                .waits
-                .wait(&self.changed, guard, call.rank, waiting_since);
+            let awake = || ready() || self.aborted.load(Ordering::Relaxed);
+            self.signal.sleep(awake, |changed, guard| {
+                self.waits
+                    .wait(changed, guard, call.rank, &mut waiting_since)
+            });
         }
+        self.waits.done(call.rank, waiting_since);
+        self.stop_if_aborted();
+    }
+
+    fn stop_if_aborted(&self) {
+        if self.aborted.load(Ordering::Relaxed) {
+            stop();
+        }
+    }
+
+    /// A rank of the ring's group that has returned from the world without entering the round
+    /// that `cell` holds: it never will.
+    fn absent(&self, entered: &Entered<'_>) -> Option<usize> {
+        let Entered { ring, cell, .. } = *entered;
+        let round = cell.lock();
+        ring.members.clone().find(|&rank| {
+            let place = rank - ring.members.start;
+            self.returned[rank].load(Ordering::Acquire)
+                && !round.entered.get(place).copied().unwrap_or(false)
+        })
     }
 
     /// Records that `rank`'s body has returned, waking ranks that may be waiting for it.
     pub(crate) fn mark_returned(&self, rank: usize) {
-        self.lock().returned[rank] = true;
-        self.changed.notify_all();
+        self.returned[rank].store(true, Ordering::Release);
+        self.signal.notify();
     }
 
     /// Wakes every waiting rank so that it unwinds.
     pub(crate) fn abort(&self) {
-        self.lock().aborted = true;
-        self.changed.notify_all();
+        self.aborted.store(true, Ordering::Release);
+        self.signal.notify();
     }
 }

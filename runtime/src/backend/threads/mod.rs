@@ -3,11 +3,12 @@
 
 mod board;
 mod results;
+mod signal;
+mod team;
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::comm::{Call, Codec, Comm, Counter, LocalCounter, ResultChannel, Shared, Value};
@@ -17,7 +18,7 @@ use crate::failure::{Failure, run_guarded};
 use crate::observe::Observer;
 use crate::ranks::Ranks;
 use crate::status::{RankStatus, TIMEOUT_EXIT_CODE, timeout_report};
-use board::{Board, Step};
+use board::{Board, Round, Until};
 use results::{Results, ThreadResults};
 
 /// Something that blocks outside the board (a map's result queue) and must be woken on abort.
@@ -150,14 +151,24 @@ struct ThreadRank {
 }
 
 impl ThreadRank {
+    /// This rank's place in the group that makes `call`.
+    fn place(&self, call: &Call) -> usize {
+        call.ranks.place(self.rank, self.world.size).0
+    }
+
     /// Moves every rank's value to rank 0, in rank order.
     fn gather_values(&self, call: &Call, value: Value) -> Option<Vec<Value>> {
-        let (rank, is_root) = (self.rank, self.rank == 0);
+        let place = self.place(call);
+        let is_root = place == 0;
+        let until = if is_root {
+            Until::AllEntered
+        } else {
+            Until::Entered
+        };
         self.world.board.meet(
             call,
-            Step::First,
-            |round| round.sent[rank] = Some(value),
-            |round| !is_root || round.sent.iter().all(Option::is_some),
+            |round| round.sent[place] = Some(value),
+            until,
             |round| {
                 is_root.then(|| {
                     let sent = round.sent.iter_mut();
@@ -168,52 +179,36 @@ impl ThreadRank {
         )
     }
 
-    /// Moves `parts[r]`, given by rank 0, to rank `r` in round `step`; returns this rank's part.
-    fn distribute(&self, call: &Call, step: Step, parts: Option<Vec<Value>>) -> Value {
-        let rank = self.rank;
-        self.world.board.meet(
-            call,
-            step,
-            |round| {
-                for (slot, part) in round.inbox.iter_mut().zip(parts.into_iter().flatten()) {
-                    *slot = Some(part);
-                }
-            },
-            |round| round.inbox[rank].is_some(),
-            |round| round.inbox[rank].take().expect("ready"),
-        )
-    }
-
-    /// The main rank's `values`, on every rank, in round `step`: it keeps its own, and the
-    /// others decode copies of one encoding of each (a `Message` need not be `Clone`).
-    fn copy_to_all(
-        &self,
-        call: &Call,
-        step: Step,
-        values: Option<Vec<Value>>,
-        codec: Codec,
-    ) -> Vec<Value> {
-        let Some(values) = values else {
-            let copies = self.distribute(call, step, None);
-            let copies = copies
-                .downcast::<Arc<Vec<Vec<u8>>>>()
-                .expect("the main rank sends encoded copies");
-            let decode = |bytes: &Vec<u8>| codec.decode(bytes, call.operation);
-            return copies.iter().map(decode).collect();
+    /// The main rank's value on every rank: it keeps its own, and the others decode the one
+    /// encoding it leaves on the round (a `Message` need not be `Clone`).
+    fn copy_from_root(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
+        let Some(value) = value.filter(|_| self.place(call) == 0) else {
+            return self.world.board.meet(
+                call,
+                |_| {},
+                Until::RootEntered,
+                |round| decode_sent(round, 0, codec, call),
+            );
         };
-        let encode = |value: &Value| codec.encode(&**value, call.operation).into_owned();
-        let copies = Arc::new(values.iter().map(encode).collect::<Vec<_>>());
-        let parts = (0..self.world.size).map(|_| Box::new(Arc::clone(&copies)) as Value);
-        self.distribute(call, step, Some(parts.collect()));
-        values
+        let bytes = codec.encode(&*value, call.operation).into_owned();
+        let encoded = |round: &mut Round| round.sent[0] = Some(Box::new(bytes));
+        self.world.board.meet(call, encoded, Until::Entered, |_| {});
+        value
     }
+}
+
+/// The value that the rank at `place` left encoded on `round`, decoded.
+fn decode_sent(round: &Round, place: usize, codec: Codec, call: &Call) -> Value {
+    let bytes = round.sent[place]
+        .as_ref()
+        .and_then(|sent| sent.downcast_ref::<Vec<u8>>())
+        .expect("every rank it waited for left its encoding");
+    codec.decode(bytes, call.operation)
 }
 
 impl Comm for ThreadRank {
     fn barrier(&self, call: &Call) {
-        self.world
-            .board
-            .meet(call, Step::First, |_| {}, board::Round::all_entered, |_| ());
+        self.world.board.meet_all(call);
     }
 
     fn gather(&self, call: &Call, value: Value, _codec: Codec) -> Option<Vec<Value>> {
@@ -221,28 +216,56 @@ impl Comm for ThreadRank {
     }
 
     fn all_gather(&self, call: &Call, value: Value, codec: Codec) -> Vec<Value> {
-        let gathered = self.gather_values(call, value);
-        self.copy_to_all(call, Step::Second, gathered, codec)
+        // Each rank leaves an encoding of its value and decodes the others': one round, and
+        // the encoding is shared out among the ranks.
+        let place = self.place(call);
+        let bytes = codec.encode(&*value, call.operation).into_owned();
+        let mut own = Some(value);
+        self.world.board.meet(
+            call,
+            |round| round.sent[place] = Some(Box::new(bytes)),
+            Until::AllEntered,
+            |round| {
+                let others = 0..round.sent.len();
+                let decode = |other| match other == place {
+                    true => own.take().expect("its own value, once"),
+                    false => decode_sent(round, other, codec, call),
+                };
+                others.map(decode).collect()
+            },
+        )
     }
 
     fn broadcast(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
-        let value = value.filter(|_| self.rank == 0).map(|value| vec![value]);
-        let mut values = self.copy_to_all(call, Step::First, value, codec);
-        values.pop().expect("one value")
+        self.copy_from_root(call, value, codec)
     }
 
     fn scatter(&self, call: &Call, parts: Option<Vec<Value>>, _codec: Codec) -> Value {
-        self.distribute(call, Step::First, parts.filter(|_| self.rank == 0))
+        let place = self.place(call);
+        let parts = parts.filter(|_| place == 0);
+        self.world.board.meet(
+            call,
+            |round| {
+                for (slot, part) in round.inbox.iter_mut().zip(parts.into_iter().flatten()) {
+                    *slot = Some(part);
+                }
+            },
+            Until::RootEntered,
+            |round| {
+                round.inbox[place]
+                    .take()
+                    .expect("the root filled every inbox")
+            },
+        )
     }
 
     fn join(&self, call: &Call, make: &mut dyn FnMut() -> Shared) -> Shared {
         self.world.board.meet(
             call,
-            Step::First,
             |round| {
                 round.shared.get_or_insert_with(make);
             },
-            |_| true,
+            Until::Entered,
             |round| Arc::clone(round.shared.as_ref().expect("made on arrival")),
         )
     }
@@ -279,7 +302,8 @@ impl Comm for ThreadRank {
 }
 
 /// Runs `body` on `size` rank-threads, rank 0 on the calling thread, and returns rank 0's result,
-/// or the first failure.
+/// or the first failure. The other ranks run on the calling thread's team of helper threads,
+/// kept for its next world.
 pub(crate) fn launch<R, F: Fn() -> R + Sync>(
     size: usize,
     watch: &Watch,
@@ -287,20 +311,10 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
 ) -> Result<R, Failure> {
     let observer = Observer::new(watch, size, false);
     let world = Arc::new(ThreadWorld::new(size, observer.clone(), watch.timeout));
-    let main_result = thread::scope(|scope| {
-        for rank in 1..size {
-            let world_of_rank = Arc::clone(&world);
-            let spawned = rank_thread(rank).spawn_scoped(scope, move || {
-                run_rank(&world_of_rank, rank, body);
-            });
-            if let Err(error) = spawned {
-                let message = format!("could not start the thread of rank {rank}: {error}");
-                world.abort(Failure::new(rank, None, &message));
-                return None;
-            }
-        }
-        run_rank(&world, 0, body)
-    });
+    let other_rank = |rank| {
+        run_rank(&world, rank, body);
+    };
+    let main_result = team::run_on_team(size, &other_rank, || run_rank(&world, 0, body));
     if let Some(observer) = observer {
         observer.end_world(|seen| Some(vec![seen]));
     }
@@ -310,24 +324,15 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
         .unwrap_or_else(PoisonError::into_inner)
         .take();
     match (failure, main_result) {
-        (None, Some(result)) => Ok(result),
+        (None, Ok(Some(result))) => Ok(result),
         (Some(failure), _) => Err(failure),
-        (None, None) => unreachable!("rank 0 only stops when another rank failed"),
-    }
-}
-
-fn rank_thread(rank: usize) -> thread::Builder {
-    let builder = thread::Builder::new().name(format!("dlp-rank-{rank}"));
-    // The body of `main` runs on these threads: give them the main thread's usual 8 MiB rather
-    // than the 2 MiB of a spawned thread, unless the user chose a size.
-    if std::env::var_os("RUST_MIN_STACK").is_some() {
-        builder
-    } else {
-        builder.stack_size(8 << 20)
+        (None, Err(message)) => Err(Failure::new(0, None, &message)),
+        (None, Ok(None)) => unreachable!("rank 0 only stops when another rank failed"),
     }
 }
 
 fn run_rank<R>(world: &Arc<ThreadWorld>, rank: usize, body: &impl Fn() -> R) -> Option<R> {
+    let _running = signal::Running::start();
     let comm = Rc::new(ThreadRank {
         world: Arc::clone(world),
         rank,

@@ -1,0 +1,116 @@
+//! Waiting between rank-threads: spin briefly, then sleep until told that something changed.
+//!
+//! A rank that waits for another usually waits for less than a microsecond (the other is a few
+//! instructions behind), and putting a thread to sleep and waking it costs tens of microseconds:
+//! so a waiter first spins, as OpenMP runtimes do, and sleeps only when the wait lasts. On a
+//! machine with more running rank-threads than cores, spinning would take the core from the very
+//! rank being waited for: there a waiter only yields a few times before it sleeps.
+
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long a waiter spins before it sleeps, when every running rank-thread has a core.
+const SPIN_TIME: Duration = Duration::from_micros(50);
+/// How often a waiter yields before it sleeps, when rank-threads outnumber the cores.
+const YIELDS_WHEN_CROWDED: usize = 4;
+
+/// Rank-threads of this process that run a body now, in any world.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts the calling thread among the running rank-threads while the guard lives.
+pub(super) struct Running(());
+
+impl Running {
+    pub(super) fn start() -> Running {
+        RUNNING.fetch_add(1, Ordering::Relaxed);
+        Running(())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// Returns true as soon as `ready` holds, or false once the waiter should sleep instead.
+pub(super) fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
+    if RUNNING.load(Ordering::Relaxed) > cores() {
+        for _ in 0..YIELDS_WHEN_CROWDED {
+            if ready() {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        return ready();
+    }
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() > SPIN_TIME {
+            return ready();
+        }
+    }
+}
+
+/// Where waiters sleep, and how those who change what they wait for wake them.
+///
+/// # Contract
+/// A changer first makes its change visible (any atomic store or a mutex release), then calls
+/// [`Signal::notify`]. A sleeper calls [`Signal::sleep`] with a check of what it waits for.
+/// Then no wake-up is lost: either the sleeper's check sees the change, or the changer sees the
+/// sleeper and wakes it.
+#[derive(Default)]
+pub(super) struct Signal {
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    changed: Condvar,
+}
+
+impl Signal {
+    /// Wakes every sleeper, if there is one; costs a fence otherwise.
+    pub(super) fn notify(&self) {
+        // Pairs with the fence in `sleep`: either this load sees the sleeper, or its check
+        // sees the change made before this call.
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::Relaxed) > 0 {
+            let _lock = self.lock();
+            self.changed.notify_all();
+        }
+    }
+
+    /// Sleeps until a notification, unless `awake` holds once the sleeper is registered.
+    /// `wait` does the sleeping (with a time limit, say); it may return early.
+    pub(super) fn sleep<'a>(
+        &'a self,
+        awake: impl FnOnce() -> bool,
+        wait: impl FnOnce(&'a Condvar, MutexGuard<'a, ()>) -> MutexGuard<'a, ()>,
+    ) {
+        let guard = self.lock();
+        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let guard = if awake() {
+            guard
+        } else {
+            wait(&self.changed, guard)
+        };
+        self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        drop(guard);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // The mutex guards nothing but the hand-over between a sleeper and a notifier.
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

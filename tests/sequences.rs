@@ -1,0 +1,103 @@
+//! Any sequence of collectives, splits and maps, many more than the threads backend keeps in
+//! flight at once, gives every rank the right answer: rounds are matched by number whatever
+//! mix of operations precedes them, and worlds started one after another on the same thread
+//! (which reuse its rank-threads) start afresh.
+
+mod common;
+
+use common::{every_split, no_hang};
+use proptest::prelude::*;
+
+/// One step of a program, as every rank makes it.
+#[derive(Clone, Debug)]
+enum Step {
+    Barrier,
+    Gather(u64),
+    AllGather(u64),
+    Broadcast(u64),
+    Scatter(usize),
+    AllReduce(u64),
+    /// A split (by its index in `every_split`) of `0..n`, summed and gathered.
+    Split(usize, u64),
+    MapOrdered(u64),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        Just(Step::Barrier),
+        any::<u64>().prop_map(Step::Gather),
+        any::<u64>().prop_map(Step::AllGather),
+        any::<u64>().prop_map(Step::Broadcast),
+        (0..12usize).prop_map(Step::Scatter),
+        (0..1000u64).prop_map(Step::AllReduce),
+        ((0..every_split().len()), 0..50u64).prop_map(|(split, n)| Step::Split(split, n)),
+        (0..40u64).prop_map(Step::MapOrdered),
+    ]
+}
+
+/// Runs `step` on the calling rank; panics where a rank sees a wrong answer.
+fn run_step(step: &Step) {
+    let (rank, size) = (dlp::rank() as u64, dlp::size() as u64);
+    match *step {
+        Step::Barrier => dlp::barrier(),
+        Step::Gather(seed) => {
+            let all = dlp::gather(seed ^ rank);
+            let expected = (0..size).map(|r| seed ^ r).collect::<Vec<_>>();
+            assert_eq!(all, dlp::is_main().then_some(expected));
+        }
+        Step::AllGather(seed) => {
+            let all = dlp::all_gather(vec![seed, rank]);
+            let expected = (0..size).map(|r| vec![seed, r]).collect::<Vec<_>>();
+            assert_eq!(all, expected);
+        }
+        Step::Broadcast(seed) => {
+            let value = dlp::broadcast(dlp::is_main().then(|| format!("{seed}")));
+            assert_eq!(value, format!("{seed}"));
+        }
+        Step::Scatter(n) => {
+            let mine = dlp::scatter(dlp::is_main().then(|| (0..n).collect::<Vec<_>>()));
+            let all = dlp::all_gather(mine).concat();
+            assert_eq!(all, (0..n).collect::<Vec<_>>());
+        }
+        Step::AllReduce(value) => {
+            assert_eq!(
+                dlp::all_reduce(value + rank, |a, b| a + b),
+                value * size + size * (size - 1) / 2
+            );
+        }
+        Step::Split(split, n) => {
+            let (_, split) = every_split().swap_remove(split);
+            let mine: Vec<u64> = split.over(0..n).collect();
+            let mut all = dlp::all_gather(mine).concat();
+            all.sort();
+            assert_eq!(all, (0..n).collect::<Vec<_>>());
+        }
+        Step::MapOrdered(n) => {
+            let results: Vec<u64> = dlp::map_ordered(|x: u64| x * x, 0..n).collect();
+            if dlp::is_main() {
+                assert_eq!(results, (0..n).map(|x| x * x).collect::<Vec<_>>());
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_sequence_of_calls_gives_every_rank_the_right_answer(
+        steps in prop::collection::vec(step(), 0..120),
+        ranks in 1..=4usize,
+    ) {
+        no_hang(move || {
+            // Twice on one thread: the second world reuses the first one's rank-threads.
+            for _ in 0..2 {
+                let done = dlp::World::threads(ranks).run(|| {
+                    steps.iter().for_each(run_step);
+                    dlp::all_reduce(1, |a: usize, b| a + b)
+                });
+                assert_eq!(done, ranks);
+            }
+        });
+    }
+}
