@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use dlp::{Split, World};
 use dlp_openmp_twin::{self as omp, Schedule};
 
-/// Rounds of every test; each round runs the OpenMP side, then dlp's, each after its own
-/// reference run.
-const ROUNDS: usize = 21;
+/// Rounds of every synchronisation test, and of every loop test, whose overhead is a few
+/// microseconds over 150 us of items and needs more rounds for a steady median; each round runs
+/// the OpenMP side, then dlp's, each after its own reference run.
+const SYNC_ROUNDS: usize = 31;
+const LOOP_ROUNDS: usize = 101;
 /// EPCC's delay between synchronisations, and the work of one loop item.
 const SYNC_DELAY: Duration = Duration::from_nanos(100);
 const ITEM_DELAY: Duration = Duration::from_nanos(150);
@@ -34,6 +36,7 @@ fn calibrate(target: Duration) -> usize {
 struct Test {
     name: String,
     reps: usize,
+    rounds: usize,
     /// The delays of one repetition on one thread, the reference: iterations and count.
     delay: usize,
     delays_per_rep: usize,
@@ -57,16 +60,23 @@ fn settle() {
 }
 
 /// Runs every round of `test`; returns the median overheads (µs per operation) of both sides.
+///
+/// Each timed run follows an untimed one of a tenth of the operations on the same side: a
+/// thread woken from sleep can take milliseconds to run again on a virtual machine, and that
+/// wake-up is not the synchronisation being measured.
 fn measure(test: &Test) -> (f64, f64) {
-    let mut openmp = Vec::with_capacity(ROUNDS);
-    let mut dlp = Vec::with_capacity(ROUNDS);
+    let mut openmp = Vec::with_capacity(test.rounds);
+    let mut dlp = Vec::with_capacity(test.rounds);
     let reference = || omp::reference(test.reps * test.delays_per_rep, test.delay);
-    for _ in 0..ROUNDS {
+    let warm_up = (test.reps / 10).max(1);
+    for _ in 0..test.rounds {
         let before_openmp = reference();
         settle();
+        (test.openmp)(warm_up);
         openmp.push(overhead((test.openmp)(test.reps), before_openmp, test.reps));
         let before_dlp = reference();
         settle();
+        (test.dlp)(warm_up);
         dlp.push(overhead((test.dlp)(test.reps), before_dlp, test.reps));
     }
     (median(openmp), median(dlp))
@@ -84,6 +94,7 @@ fn sync_tests(threads: usize, delay: usize) -> Vec<Test> {
     let test = |name: &str, reps, openmp, dlp| Test {
         name: name.to_owned(),
         reps,
+        rounds: SYNC_ROUNDS,
         delay,
         delays_per_rep: 1,
         openmp,
@@ -94,7 +105,7 @@ fn sync_tests(threads: usize, delay: usize) -> Vec<Test> {
     vec![
         test(
             "barrier",
-            5000,
+            20000,
             Box::new(move |reps| omp::barrier(threads, reps, delay)),
             timed(Box::new(move |reps| {
                 barrier_world.run(|| {
@@ -107,7 +118,7 @@ fn sync_tests(threads: usize, delay: usize) -> Vec<Test> {
         ),
         test(
             "region: omp parallel / World::run",
-            1000,
+            5000,
             Box::new(move |reps| omp::region(threads, reps, delay)),
             timed(Box::new(move |reps| {
                 for _ in 0..reps {
@@ -117,7 +128,7 @@ fn sync_tests(threads: usize, delay: usize) -> Vec<Test> {
         ),
         test(
             "region + reduction: reduction(+) / all_reduce",
-            1000,
+            5000,
             Box::new(move |reps| omp::reduction(threads, reps, delay)),
             timed(Box::new(move |reps| {
                 for _ in 0..reps {
@@ -131,7 +142,7 @@ fn sync_tests(threads: usize, delay: usize) -> Vec<Test> {
         ),
         test(
             "broadcast: single copyprivate / broadcast",
-            5000,
+            20000,
             Box::new(move |reps| omp::broadcast(threads, reps, delay)),
             timed(Box::new(move |reps| {
                 broadcast_world.run(|| {
@@ -188,6 +199,7 @@ fn loop_tests(threads: usize, delay: usize) -> Vec<Test> {
             Test {
                 name: name.to_owned(),
                 reps: 100,
+                rounds: LOOP_ROUNDS,
                 delay,
                 delays_per_rep: ITEMS_PER_THREAD,
                 openmp: Box::new(move |reps| {
@@ -243,7 +255,8 @@ fn main() {
     let item_delay = calibrate(ITEM_DELAY);
     println!(
         "dlp against OpenMP (gcc's libgomp), {threads} threads each, EPCC's method: overhead per \
-         operation in us, medians of {ROUNDS} interleaved rounds"
+         operation in us, medians of {SYNC_ROUNDS} (synchronisation) and {LOOP_ROUNDS} (loops) \
+         interleaved rounds"
     );
     report(
         &format!(

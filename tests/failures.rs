@@ -190,6 +190,37 @@ fn a_rank_that_skips_a_collective_is_an_error_not_a_hang() {
 }
 
 #[test]
+fn a_call_that_no_rank_waits_in_is_an_error_when_another_rank_skips_it() {
+    // A gather's senders and a split's ranks do not wait for the others: the call is found
+    // unfinished when the world ends, instead of the value being lost without a word.
+    let gathered_by_one = failure_of(3, || {
+        if dlp::rank() == 1 {
+            dlp::gather(1);
+        }
+    });
+    let message = gathered_by_one.message();
+    assert_eq!(gathered_by_one.rank(), 1);
+    assert!(
+        message.starts_with("dlp: rank 1 called gather at tests/failures.rs:")
+            && message.contains("but rank 0 returned from the world without calling it"),
+        "{message}"
+    );
+    let split_by_one = failure_of(2, || {
+        if dlp::is_main() {
+            let _ = dlp::split_round_robin(0..4).count();
+        }
+    });
+    assert!(
+        split_by_one
+            .message()
+            .contains("called split_round_robin at")
+            && split_by_one.message().contains("but rank 1 returned"),
+        "{}",
+        split_by_one.message()
+    );
+}
+
+#[test]
 fn different_collectives_at_the_same_point_are_an_error() {
     for ranks in 2..=4 {
         let failure = failure_of(ranks, || {

@@ -146,6 +146,14 @@ pub(crate) fn misuse(message: String) -> ! {
     panic!("{MISUSE}{message}")
 }
 
+/// The failure of a misuse found outside any rank's body (when a world ends), reported in one
+/// line as a misuse on a rank is.
+pub(crate) fn misuse_found(rank: usize, message: String) -> Failure {
+    let failure = Failure::new(rank, None, &format!("{MISUSE}{message}"));
+    print_whole_line(failure.message());
+    failure
+}
+
 /// Runs a rank's body, turning its panic into a reported [`Failure`]. `Err(None)` means the rank
 /// was stopped because another one failed.
 pub(crate) fn run_guarded<R>(

@@ -111,6 +111,16 @@ impl Call {
         )
     }
 
+    /// The message for a call that this rank made and that rank `absent` never made before it
+    /// returned from the world, found when the world ends.
+    pub(crate) fn unmatched(&self, absent: usize) -> String {
+        format!(
+            "rank {} called {} at {} (collective #{}), but rank {absent} returned from the world \
+             without calling it, so the call never completed. {SAME_CALLS}",
+            self.rank, self.operation, self.site, self.number
+        )
+    }
+
     /// The message for ranks that called this operation with values of different types.
     pub(crate) fn type_mismatch(&self, expected: &str) -> String {
         format!(

@@ -12,7 +12,7 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use super::Waits;
@@ -23,13 +23,13 @@ use crate::failure::{misuse, stop};
 use crate::ranks::Ranks;
 
 /// Rounds of one group that can be in flight at once; a rank this far ahead waits.
-const RING: u64 = 16;
+const RING: u64 = 8;
 
 pub(crate) struct Board {
-    /// The ring of the whole world and that of the worker ranks (the main rank alone never
-    /// meets anyone).
+    /// The ring of the whole world and, made when first used, that of the worker ranks (the
+    /// main rank alone never meets anyone).
     all: Ring,
-    workers: Ring,
+    workers: OnceLock<Ring>,
     /// Ranks whose body has returned: they will never enter another round.
     returned: Box<[AtomicBool]>,
     aborted: AtomicBool,
@@ -88,6 +88,8 @@ pub(crate) struct Round {
     length_of: Option<Call>,
     /// What each rank sent (indexed by place in the group).
     pub(crate) sent: Vec<Option<Value>>,
+    /// What each rank sent as bytes, for the others to decode copies of (indexed by place).
+    pub(crate) encoded: Vec<Option<Arc<[u8]>>>,
     /// What each rank is to receive (indexed by place in the group).
     pub(crate) inbox: Vec<Option<Value>>,
     /// State shared by every rank for the length of a split or map.
@@ -101,6 +103,7 @@ impl Round {
         if self.entered.is_empty() {
             self.entered.resize(size, false);
             self.sent.resize_with(size, || None);
+            self.encoded.resize_with(size, || None);
             self.inbox.resize_with(size, || None);
         }
         let opened_by = self.opened_by.get_or_insert_with(|| call.clone());
@@ -126,6 +129,7 @@ impl Round {
         self.shared = None;
         self.entered.fill(false);
         self.sent.iter_mut().for_each(|slot| *slot = None);
+        self.encoded.iter_mut().for_each(|slot| *slot = None);
         self.inbox.iter_mut().for_each(|slot| *slot = None);
     }
 }
@@ -170,7 +174,7 @@ impl Board {
     pub(super) fn new(size: usize, waits: Arc<Waits>) -> Self {
         Board {
             all: Ring::new(Ranks::All.range(size)),
-            workers: Ring::new(Ranks::Workers.range(size)),
+            workers: OnceLock::new(),
             returned: (0..size).map(|_| AtomicBool::new(false)).collect(),
             aborted: AtomicBool::new(false),
             signal: Signal::default(),
@@ -181,7 +185,9 @@ impl Board {
     fn ring(&self, ranks: Ranks) -> &Ring {
         match ranks {
             Ranks::All | Ranks::Main => &self.all,
-            Ranks::Workers => &self.workers,
+            Ranks::Workers => self
+                .workers
+                .get_or_init(|| Ring::new(Ranks::Workers.range(self.returned.len()))),
         }
     }
 
@@ -302,6 +308,24 @@ impl Board {
             self.returned[rank].load(Ordering::Acquire)
                 && !round.entered.get(place).copied().unwrap_or(false)
         })
+    }
+
+    /// A call that some rank made and another never did, once every rank has returned: the
+    /// caller, and the message. A rank that does not wait in its call (a gather's sender, the
+    /// start of a split) leaves such a round behind.
+    pub(crate) fn unmatched(&self) -> Option<(usize, String)> {
+        let rings = std::iter::once(&self.all).chain(self.workers.get());
+        rings
+            .flat_map(|ring| ring.cells.iter().map(move |cell| (ring, cell)))
+            .find_map(|(ring, cell)| {
+                let round = cell.lock();
+                let opened_by = round.opened_by.as_ref()?;
+                let absent = ring
+                    .members
+                    .clone()
+                    .find(|&rank| !round.entered[rank - ring.members.start])?;
+                Some((opened_by.rank, opened_by.unmatched(absent)))
+            })
     }
 
     /// Records that `rank`'s body has returned, waking ranks that may be waiting for it.

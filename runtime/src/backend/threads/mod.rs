@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::comm::{Call, Codec, Comm, Counter, LocalCounter, ResultChannel, Shared, Value};
 use crate::config::Watch;
 use crate::context::{self, RankContext};
-use crate::failure::{Failure, run_guarded};
+use crate::failure::{Failure, misuse_found, run_guarded};
 use crate::observe::Observer;
 use crate::ranks::Ranks;
 use crate::status::{RankStatus, TIMEOUT_EXIT_CODE, timeout_report};
@@ -183,27 +183,32 @@ impl ThreadRank {
     /// encoding it leaves on the round (a `Message` need not be `Clone`).
     fn copy_from_root(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
         let Some(value) = value.filter(|_| self.place(call) == 0) else {
-            return self.world.board.meet(
+            let board = &self.world.board;
+            let encoded = board.meet(
                 call,
                 |_| {},
                 Until::RootEntered,
-                |round| decode_sent(round, 0, codec, call),
+                |round| round.encoded[0].clone(),
             );
+            return decode(encoded, codec, call);
         };
-        let bytes = codec.encode(&*value, call.operation).into_owned();
-        let encoded = |round: &mut Round| round.sent[0] = Some(Box::new(bytes));
-        self.world.board.meet(call, encoded, Until::Entered, |_| {});
+        let encoded = encode(&value, codec, call);
+        let leave_encoded = |round: &mut Round| round.encoded[0] = Some(encoded);
+        self.world
+            .board
+            .meet(call, leave_encoded, Until::Entered, |_| {});
         value
     }
 }
 
-/// The value that the rank at `place` left encoded on `round`, decoded.
-fn decode_sent(round: &Round, place: usize, codec: Codec, call: &Call) -> Value {
-    let bytes = round.sent[place]
-        .as_ref()
-        .and_then(|sent| sent.downcast_ref::<Vec<u8>>())
-        .expect("every rank it waited for left its encoding");
-    codec.decode(bytes, call.operation)
+fn encode(value: &Value, codec: Codec, call: &Call) -> Arc<[u8]> {
+    Arc::from(codec.encode(&**value, call.operation))
+}
+
+/// Decodes a value that a rank the caller waited for left on the round.
+fn decode(encoded: Option<Arc<[u8]>>, codec: Codec, call: &Call) -> Value {
+    let encoded = encoded.expect("every rank waited for left its encoding");
+    codec.decode(&encoded, call.operation)
 }
 
 impl Comm for ThreadRank {
@@ -216,24 +221,26 @@ impl Comm for ThreadRank {
     }
 
     fn all_gather(&self, call: &Call, value: Value, codec: Codec) -> Vec<Value> {
-        // Each rank leaves an encoding of its value and decodes the others': one round, and
-        // the encoding is shared out among the ranks.
+        // Each rank leaves an encoding of its value and decodes the others', outside the
+        // round's lock: one round, and the encoding is shared out among the ranks.
         let place = self.place(call);
-        let bytes = codec.encode(&*value, call.operation).into_owned();
-        let mut own = Some(value);
-        self.world.board.meet(
+        let encoded = encode(&value, codec, call);
+        let all_encoded = self.world.board.meet(
             call,
-            |round| round.sent[place] = Some(Box::new(bytes)),
+            |round| round.encoded[place] = Some(encoded),
             Until::AllEntered,
-            |round| {
-                let others = 0..round.sent.len();
-                let decode = |other| match other == place {
-                    true => own.take().expect("its own value, once"),
-                    false => decode_sent(round, other, codec, call),
-                };
-                others.map(decode).collect()
-            },
-        )
+            |round| round.encoded.clone(),
+        );
+        let mut own = Some(value);
+        let decode_or_own = |(other, encoded)| match other == place {
+            true => own.take().expect("its own value, once"),
+            false => decode(encoded, codec, call),
+        };
+        all_encoded
+            .into_iter()
+            .enumerate()
+            .map(decode_or_own)
+            .collect()
     }
 
     fn broadcast(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
@@ -311,10 +318,12 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
 ) -> Result<R, Failure> {
     let observer = Observer::new(watch, size, false);
     let world = Arc::new(ThreadWorld::new(size, observer.clone(), watch.timeout));
+    let running = signal::Running::start(size);
     let other_rank = |rank| {
         run_rank(&world, rank, body);
     };
     let main_result = team::run_on_team(size, &other_rank, || run_rank(&world, 0, body));
+    drop(running);
     if let Some(observer) = observer {
         observer.end_world(|seen| Some(vec![seen]));
     }
@@ -322,7 +331,11 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
         .failure
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .take();
+        .take()
+        .or_else(|| {
+            let (rank, message) = world.board.unmatched()?;
+            Some(misuse_found(rank, message))
+        });
     match (failure, main_result) {
         (None, Ok(Some(result))) => Ok(result),
         (Some(failure), _) => Err(failure),
@@ -332,7 +345,6 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
 }
 
 fn run_rank<R>(world: &Arc<ThreadWorld>, rank: usize, body: &impl Fn() -> R) -> Option<R> {
-    let _running = signal::Running::start();
     let comm = Rc::new(ThreadRank {
         world: Arc::clone(world),
         rank,

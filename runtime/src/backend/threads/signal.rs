@@ -11,26 +11,26 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long a waiter spins before it sleeps, when every running rank-thread has a core.
-const SPIN_TIME: Duration = Duration::from_micros(50);
+const SPIN_TIME: Duration = Duration::from_micros(300);
 /// How often a waiter yields before it sleeps, when rank-threads outnumber the cores.
 const YIELDS_WHEN_CROWDED: usize = 4;
 
 /// Rank-threads of this process that run a body now, in any world.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-/// Counts the calling thread among the running rank-threads while the guard lives.
-pub(super) struct Running(());
+/// Counts the rank-threads of a world among the running ones while the guard lives.
+pub(super) struct Running(usize);
 
 impl Running {
-    pub(super) fn start() -> Running {
-        RUNNING.fetch_add(1, Ordering::Relaxed);
-        Running(())
+    pub(super) fn start(ranks: usize) -> Running {
+        RUNNING.fetch_add(ranks, Ordering::Relaxed);
+        Running(ranks)
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        RUNNING.fetch_sub(1, Ordering::Relaxed);
+        RUNNING.fetch_sub(self.0, Ordering::Relaxed);
     }
 }
 

@@ -18,7 +18,14 @@ use super::signal::{Signal, spin_until};
 type RankJob<'a> = dyn Fn(usize) + Sync + 'a;
 
 thread_local! {
-    static TEAM: RefCell<Vec<Helper>> = const { RefCell::new(Vec::new()) };
+    static TEAM: RefCell<Team> = RefCell::default();
+}
+
+/// The helpers of one thread, and the count of those still running a rank of its world.
+#[derive(Default)]
+struct Team {
+    helpers: Vec<Helper>,
+    outstanding: Arc<Outstanding>,
 }
 
 /// The calling thread's end of one helper thread.
@@ -72,11 +79,14 @@ pub(super) fn run_on_team<R>(
 ) -> Result<R, String> {
     // Taken out of the thread-local while they run: a world started from inside `job(0)` builds
     // a team of its own.
-    let mut helpers = TEAM.with(|team| team.take());
+    let mut team = TEAM.with(|team| team.take());
+    let Team {
+        helpers,
+        outstanding,
+    } = &mut team;
     while helpers.len() + 1 < size {
         helpers.push(Helper::spawn(helpers.len() + 1)?);
     }
-    let outstanding = Arc::new(Outstanding::default());
     outstanding.helpers.store(size - 1, Ordering::Relaxed);
     // SAFETY: the lifetime is erased only while helpers may call the job: `WaitForHelpers`
     // returns (or, when unwinding, drops) only once every helper has counted itself done,
@@ -87,16 +97,16 @@ pub(super) fn run_on_team<R>(
         helper.post(Posted {
             job: job_ptr,
             rank: index + 1,
-            outstanding: Arc::clone(&outstanding),
+            outstanding: Arc::clone(outstanding),
         });
     }
-    let wait = WaitForHelpers(&outstanding);
+    let wait = WaitForHelpers(outstanding);
     let result = main();
     drop(wait);
-    TEAM.with(|team| {
-        let mut team = team.borrow_mut();
-        if team.len() < helpers.len() {
-            std::mem::swap(&mut *team, &mut helpers);
+    TEAM.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if kept.helpers.len() < team.helpers.len() {
+            std::mem::swap(&mut *kept, &mut team);
         }
     });
     Ok(result)
