@@ -72,19 +72,26 @@ fn print_rows(title: &str, baseline_name: &str, baseline: &[Duration], rows: &[R
     }
 }
 
-/// How a rank collects its results. `collect()` drives the iterator item by item through
-/// `next()`, as a `for` loop does; `for_each` lets the split run whole runs of items in one tight
-/// loop (its `fold`). Rayon's indexed `collect` writes straight into the final vector, which a
-/// std `Vec` can only do for the unstable `TrustedLen` iterators.
+/// How a rank collects its results. `share.map(f).collect()` is dlp's `ShareMap`, whose
+/// `collect` runs whole runs of items through `fold`; `for_each` does the same by hand; std's
+/// `Iterator::map(share, f).collect()` drives the split item by item through `next()`, as a
+/// `for` loop does (a std `Vec` writes straight into place only for the unstable `TrustedLen`
+/// iterators, as rayon's indexed `collect` does).
 #[derive(Clone, Copy)]
 enum Collect {
-    Next,
-    NextThenConcat,
+    Map,
+    MapThenConcat,
     ForEach,
+    StdMapNext,
 }
 
-/// The kernel benchmark: dlp variants and rayon, rayon running before the dlp variants on odd
-/// runs and after them on even runs.
+/// The kernel benchmark: the dlp variants in a world, then rayon and the serial loop outside it,
+/// once per run.
+///
+/// Rayon runs outside the world, after dlp's waiting rank-threads have fallen asleep, and just
+/// after its own pool has been woken: neither side's threads take a core from the other's
+/// measurement, and neither pays for waking threads that slept (which takes milliseconds on a
+/// virtual machine).
 fn kernel_rows(
     ranks: usize,
     pool: &rayon::ThreadPool,
@@ -92,22 +99,27 @@ fn kernel_rows(
     reps: usize,
 ) -> (Vec<Duration>, Vec<Row>) {
     let f: fn(u64) -> f64 = if heavy { heavy_kernel } else { kernel };
-    let dlp_variants: [(&str, Split, Collect); 5] = [
+    let dlp_variants: [(&str, Split, Collect); 6] = [
         (
             "dlp managed (adaptive) + gather",
             Split::managed(),
-            Collect::Next,
+            Collect::Map,
         ),
-        ("dlp block + gather", Split::block(), Collect::Next),
+        ("dlp block + gather", Split::block(), Collect::Map),
         (
             "dlp round_robin + gather",
             Split::round_robin(),
-            Collect::Next,
+            Collect::Map,
         ),
         (
             "dlp block + gather + concat (in order)",
             Split::block(),
-            Collect::NextThenConcat,
+            Collect::MapThenConcat,
+        ),
+        (
+            "dlp block, std Map (next per item) + gather",
+            Split::block(),
+            Collect::StdMapNext,
         ),
         (
             "dlp block, for_each push + gather",
@@ -116,27 +128,16 @@ fn kernel_rows(
         ),
     ];
     let (rayon_slot, serial_slot) = (dlp_variants.len(), dlp_variants.len() + 1);
-    let samples: Vec<Vec<Duration>> = World::threads(ranks).run(|| {
-        let mut samples = vec![Vec::new(); dlp_variants.len() + 2];
-        let run_rayon = |samples: &mut Vec<Vec<Duration>>| {
-            dlp::barrier();
-            if dlp::is_main() {
-                let started = Instant::now();
-                let all: Vec<f64> = pool.install(|| (0..ITEMS).into_par_iter().map(f).collect());
-                black_box(all);
-                samples[rayon_slot].push(started.elapsed());
-            }
-            dlp::barrier();
-        };
-        for rep in 0..reps {
-            if rep % 2 == 1 {
-                run_rayon(&mut samples);
-            }
-            for (slot, (_, split, collect)) in dlp_variants.iter().enumerate() {
-                let time = timed_in_world(|| {
+    let world = World::threads(ranks);
+    let mut samples = vec![Vec::new(); dlp_variants.len() + 2];
+    for _ in 0..reps {
+        let times: Vec<Duration> = world.run(|| {
+            let time_variant = |(_, split, collect): &(&str, Split, Collect)| {
+                timed_in_world(|| {
                     let share = split.over(0..ITEMS);
                     let mine: Vec<f64> = match collect {
-                        Collect::Next | Collect::NextThenConcat => share.map(f).collect(),
+                        Collect::Map | Collect::MapThenConcat => share.map(f).collect(),
+                        Collect::StdMapNext => Iterator::map(share, f).collect(),
                         Collect::ForEach => {
                             let mut mine = Vec::with_capacity(share.size_hint().0);
                             share.for_each(|n| mine.push(f(n)));
@@ -145,25 +146,27 @@ fn kernel_rows(
                     };
                     let all = dlp::gather(mine);
                     match collect {
-                        Collect::NextThenConcat => all.map(|all| all.concat().len()),
+                        Collect::MapThenConcat => all.map(|all| all.concat().len()),
                         _ => all.map(|all| all.len()),
                     }
-                });
-                samples[slot].push(time);
-            }
-            if rep % 2 == 0 {
-                run_rayon(&mut samples);
-            }
-            if dlp::is_main() {
-                let started = Instant::now();
-                let all: Vec<f64> = (0..ITEMS).map(f).collect();
-                black_box(all);
-                samples[serial_slot].push(started.elapsed());
-            }
-            dlp::barrier();
+                })
+            };
+            dlp_variants.iter().map(time_variant).collect()
+        });
+        for (slot, time) in times.into_iter().enumerate() {
+            samples[slot].push(time);
         }
-        samples
-    });
+        std::thread::sleep(Duration::from_millis(2));
+        pool.broadcast(|_| ());
+        let started = Instant::now();
+        let all: Vec<f64> = pool.install(|| (0..ITEMS).into_par_iter().map(f).collect());
+        black_box(all);
+        samples[rayon_slot].push(started.elapsed());
+        let started = Instant::now();
+        let all: Vec<f64> = (0..ITEMS).map(f).collect();
+        black_box(all);
+        samples[serial_slot].push(started.elapsed());
+    }
     let mut rows: Vec<Row> = dlp_variants
         .iter()
         .zip(&samples)

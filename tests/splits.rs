@@ -62,6 +62,47 @@ proptest! {
     }
 
     #[test]
+    fn next_then_collect_map_or_fold_gives_each_rank_its_share(
+        size in 1usize..=8,
+        count in 0u64..1000,
+        schedule in schedules(),
+        chunk in proptest::option::of(1usize..40),
+        known_length in any::<bool>(),
+        taken in 0usize..20,
+        finish in 0usize..3,
+    ) {
+        // `collect`, `map(..).collect()` and `fold` run whole runs at a time, after a rank has
+        // taken a few items one by one: every item still once, in order, on its promised rank.
+        let split = split_of(schedule, chunk);
+        let by_next: Vec<Vec<u64>> = shares(size, split, count, known_length)
+            .into_iter()
+            .map(|share| share.into_iter().map(|(_, item)| item).collect())
+            .collect();
+        let by_runs = World::threads(size).run(|| {
+            let items: Box<dyn Iterator<Item = u64>> = match known_length {
+                true => Box::new(0..count),
+                false => Box::new((0..).take_while(|&x| x < count)),
+            };
+            let mut share = split.over(items);
+            let mut mine: Vec<u64> = share.by_ref().take(taken).collect();
+            let rest: Vec<u64> = match finish {
+                0 => share.collect(),
+                1 => share.map(|x| x).collect(),
+                _ => share.fold(Vec::new(), |mut rest, x| { rest.push(x); rest }),
+            };
+            mine.extend(rest);
+            dlp::all_gather(mine)
+        });
+        for share in &by_runs {
+            prop_assert!(share.windows(2).all(|pair| pair[0] < pair[1]), "a share goes forward");
+        }
+        if matches!(schedule, Schedule::RoundRobin | Schedule::Block) {
+            prop_assert_eq!(&by_runs, &by_next);
+        }
+        prop_assert_eq!(common::sorted(by_runs), (0..count).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn static_splits_put_each_item_on_its_promised_rank(
         size in 1usize..=8,
         count in 0u64..1000,

@@ -64,7 +64,8 @@ pub use failure::Failure;
 pub use map::{MapOrdered, MapUnordered, map_ordered, map_unordered};
 pub use message::Message;
 pub use split::{
-    Schedule, Share, Split, WithIndex, split_block, split_guided, split_managed, split_round_robin,
+    Schedule, Share, ShareMap, Split, WithIndex, split_block, split_guided, split_managed,
+    split_round_robin,
 };
 pub use world::{World, run};
 

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 pub use order::Fingerprint;
 pub(crate) use order::{by_debug, by_hash, by_key};
 pub(crate) use plan::block_range;
-pub use share::{Share, WithIndex};
+pub use share::{Share, ShareMap, WithIndex};
 
 use crate::comm::{Call, Comm, LocalCounter, Shared};
 use crate::context::{self, RankContext};
