@@ -3,8 +3,8 @@
 //! between delays, and its overhead per operation is that time less the same delays on one
 //! thread, divided by `reps`. Both sides use the same delay code (C, in `benches/openmp`).
 //!
-//! `cargo bench --bench sync` (`DLP_THREADS` sets the threads of both sides; default one per
-//! core). Prints the median overhead of each side over the rounds, interleaved, and their ratio.
+//! `cargo bench --bench sync` (`-- sync` or `-- loops` for one section; `DLP_THREADS` sets the
+//! threads of both sides; default one per core). Prints the median overhead of each side over the rounds, interleaved, and their ratio.
 
 use std::time::{Duration, Instant};
 
@@ -258,18 +258,28 @@ fn main() {
          operation in us, medians of {SYNC_ROUNDS} (synchronisation) and {LOOP_ROUNDS} (loops) \
          interleaved rounds"
     );
-    report(
-        &format!(
-            "synchronisation, {} ns delay between operations",
-            SYNC_DELAY.as_nanos()
-        ),
-        &sync_tests(threads, sync_delay),
-    );
-    report(
-        &format!(
-            "loop scheduling: {threads} x {ITEMS_PER_THREAD} items of {} ns, then a barrier",
-            ITEM_DELAY.as_nanos()
-        ),
-        &loop_tests(threads, item_delay),
-    );
+    // `cargo bench --bench sync -- sync` or `-- loops` runs one section.
+    let sections: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    let wanted = |section: &str| sections.is_empty() || sections.iter().any(|s| s == section);
+    if wanted("sync") {
+        report(
+            &format!(
+                "synchronisation, {} ns delay between operations",
+                SYNC_DELAY.as_nanos()
+            ),
+            &sync_tests(threads, sync_delay),
+        );
+    }
+    if wanted("loops") {
+        report(
+            &format!(
+                "loop scheduling: {threads} x {ITEMS_PER_THREAD} items of {} ns, then a barrier",
+                ITEM_DELAY.as_nanos()
+            ),
+            &loop_tests(threads, item_delay),
+        );
+    }
 }

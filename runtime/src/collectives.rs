@@ -202,11 +202,14 @@ pub fn reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> Option<T> {
 /// ```
 #[track_caller]
 pub fn all_reduce<T: Message>(value: T, combine: impl Fn(T, T) -> T) -> T {
-    let fold = |all: Vec<T>| {
-        all.into_iter()
-            .reduce(&combine)
-            .expect("a world has at least one rank")
+    let Some((rank, call)) = begin("all_reduce") else {
+        return value;
     };
-    // Every rank folds every value, in rank order: the same result everywhere.
-    fold(all_gather_as("all_reduce", value))
+    let mut combine_values =
+        |a: Value, b: Value| -> Value { Box::new(combine(unboxed(a, &call), unboxed(b, &call))) };
+    let value = Box::new(value);
+    let combined = rank
+        .comm
+        .all_reduce(&call, value, Codec::of::<T>(), &mut combine_values);
+    unboxed(combined, &call)
 }

@@ -81,6 +81,12 @@ impl RankStatus {
         self.item.store(index + 1, Ordering::Relaxed);
     }
 
+    /// Forgets everything: the rank is about to run in a new world.
+    pub(crate) fn reset(&self) {
+        *self.state() = State::default();
+        self.item.store(0, Ordering::Relaxed);
+    }
+
     /// The rank's body has returned.
     pub(crate) fn left(&self) {
         self.state().left = true;

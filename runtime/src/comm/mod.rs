@@ -21,6 +21,9 @@ pub(crate) use codec::{Codec, Value, unbox};
 
 use crate::ranks::Ranks;
 
+/// How `all_reduce` combines two values, type-erased.
+pub(crate) type Combine<'a> = dyn FnMut(Value, Value) -> Value + 'a;
+
 /// State that the ranks of one split or map share: made once per process by [`Comm::join`].
 pub(crate) type Shared = Arc<dyn Any + Send + Sync>;
 
@@ -46,6 +49,14 @@ pub(crate) trait Comm {
 
     /// Every rank's value, in rank order, on every rank.
     fn all_gather(&self, call: &Call, value: Value, codec: Codec) -> Vec<Value>;
+
+    /// Every rank's value combined with `combine` in rank order, `combine(combine(v0, v1), v2)`,
+    /// on every rank: the same result everywhere. By default every rank folds what
+    /// [`Comm::all_gather`] gives it.
+    fn all_reduce(&self, call: &Call, value: Value, codec: Codec, combine: &mut Combine) -> Value {
+        let all = self.all_gather(call, value, codec).into_iter();
+        all.reduce(combine).expect("a group has at least one rank")
+    }
 
     /// The main rank's value (`Some` there, ignored elsewhere), on every rank.
     fn broadcast(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value;

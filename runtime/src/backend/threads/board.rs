@@ -221,19 +221,41 @@ impl Board {
         self.leave(&entered);
     }
 
+    /// Takes part in the round of `call` as the last rank to enter it: waits until every other
+    /// rank of the group has entered, runs `arrive`, and leaves.
+    pub(crate) fn meet_last(&self, call: &Call, arrive: impl FnOnce(&mut Round)) {
+        let round = self.locate(call);
+        let Entered {
+            cell, number, size, ..
+        } = round;
+        let others_entered =
+            || cell.holds(number) && cell.entered.load(Ordering::Acquire) + 1 == size;
+        self.wait(call, &round, others_entered);
+        let entered = self.enter(call, arrive);
+        self.leave(&entered);
+    }
+
+    /// Where the round of `call` is held.
+    fn locate(&self, call: &Call) -> Entered<'_> {
+        let ring = self.ring(call.ranks);
+        let size = call.ranks.range(self.returned.len()).len();
+        let number = call.number;
+        Entered {
+            ring,
+            cell: &ring.cells[(number % RING) as usize],
+            number,
+            size,
+        }
+    }
+
     /// Enters the round of `call` once its cell holds it, checks the call against the
     /// others', and runs `arrive`.
     fn enter(&self, call: &Call, arrive: impl FnOnce(&mut Round)) -> Entered<'_> {
-        let ring = self.ring(call.ranks);
-        let (place, size) = call.ranks.place(call.rank, self.returned.len());
-        let number = call.number;
-        let cell = &ring.cells[(number % RING) as usize];
-        let entered = Entered {
-            ring,
-            cell,
-            number,
-            size,
-        };
+        let entered = self.locate(call);
+        let Entered {
+            cell, number, size, ..
+        } = entered;
+        let place = call.ranks.place(call.rank, self.returned.len()).0;
         self.wait(call, &entered, || cell.holds(number));
         {
             let mut round = cell.lock();
@@ -326,6 +348,20 @@ impl Board {
                     .find(|&rank| !round.entered[rank - ring.members.start])?;
                 Some((opened_by.rank, opened_by.unmatched(absent)))
             })
+    }
+
+    /// Readies a board whose world ended without a failure or an unmatched call (every round
+    /// then is complete and empty) for a new world: calls are numbered from 0 again.
+    pub(crate) fn reset(&self) {
+        let rings = std::iter::once(&self.all).chain(self.workers.get());
+        for ring in rings {
+            for (number, cell) in (0..RING).zip(ring.cells.iter()) {
+                cell.number.store(number, Ordering::Relaxed);
+            }
+        }
+        for returned in &self.returned {
+            returned.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Records that `rank`'s body has returned, waking ranks that may be waiting for it.

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use crate::comm::{Call, Codec, Comm, Counter, LocalCounter, ResultChannel, Shared, Value};
+use crate::comm::{
+    Call, Codec, Combine, Comm, Counter, LocalCounter, ResultChannel, Shared, Value,
+};
 use crate::config::Watch;
 use crate::context::{self, RankContext};
 use crate::failure::{Failure, misuse_found, run_guarded};
@@ -70,6 +72,24 @@ impl ThreadWorld {
         for sleeper in sleepers.iter().filter_map(Weak::upgrade) {
             sleeper.wake();
         }
+    }
+
+    /// A world like this one, for `size` ranks watched as `watch` says, if this one can be run
+    /// again: nothing is watched (an observer belongs to one world), and it ended well.
+    fn reusable(&self, size: usize, watch: &Watch) -> bool {
+        self.size == size && self.waits.timeout == watch.timeout && self.observer.is_none()
+    }
+
+    /// Readies a world that ended well for its next run.
+    fn reset(&self) {
+        self.board.reset();
+        for status in &self.waits.statuses {
+            status.reset();
+        }
+        self.sleepers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Registers something to wake when the world aborts.
@@ -243,6 +263,29 @@ impl Comm for ThreadRank {
             .collect()
     }
 
+    fn all_reduce(&self, call: &Call, value: Value, codec: Codec, combine: &mut Combine) -> Value {
+        // The main rank enters last, folds the values the others left (moved, not copied),
+        // and leaves one encoding of the result, which the others decode.
+        let place = self.place(call);
+        let board = &self.world.board;
+        if place != 0 {
+            let arrive = |round: &mut Round| round.sent[place] = Some(value);
+            let encoded = board.meet(call, arrive, Until::RootEntered, |round| {
+                round.encoded[0].clone()
+            });
+            return decode(encoded, codec, call);
+        }
+        let mut result = None;
+        board.meet_last(call, |round| {
+            let others = round.sent.iter_mut().skip(1);
+            let others = others.map(|sent| sent.take().expect("every other rank sent"));
+            let combined = others.fold(value, &mut *combine);
+            round.encoded[0] = Some(encode(&combined, codec, call));
+            result = Some(combined);
+        });
+        result.expect("the main rank combined the values")
+    }
+
     fn broadcast(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
         self.copy_from_root(call, value, codec)
     }
@@ -317,7 +360,10 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
     body: &F,
 ) -> Result<R, Failure> {
     let observer = Observer::new(watch, size, false);
-    let world = Arc::new(ThreadWorld::new(size, observer.clone(), watch.timeout));
+    let world = SPARE_WORLD
+        .take()
+        .filter(|spare| observer.is_none() && spare.reusable(size, watch))
+        .unwrap_or_else(|| Arc::new(ThreadWorld::new(size, observer.clone(), watch.timeout)));
     let running = signal::Running::start(size);
     let other_rank = |rank| {
         run_rank(&world, rank, body);
@@ -336,12 +382,22 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
             let (rank, message) = world.board.unmatched()?;
             Some(misuse_found(rank, message))
         });
+    if failure.is_none() && world.observer.is_none() {
+        world.reset();
+        SPARE_WORLD.set(Some(world));
+    }
     match (failure, main_result) {
         (None, Ok(Some(result))) => Ok(result),
         (Some(failure), _) => Err(failure),
         (None, Err(message)) => Err(Failure::new(0, None, &message)),
         (None, Ok(None)) => unreachable!("rank 0 only stops when another rank failed"),
     }
+}
+
+thread_local! {
+    /// The last world this thread ran, kept for its next world of the same size: a world
+    /// started in a loop allocates nothing.
+    static SPARE_WORLD: std::cell::Cell<Option<Arc<ThreadWorld>>> = const { std::cell::Cell::new(None) };
 }
 
 fn run_rank<R>(world: &Arc<ThreadWorld>, rank: usize, body: &impl Fn() -> R) -> Option<R> {
