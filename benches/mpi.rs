@@ -9,7 +9,11 @@
 //!   `gather` against a hand-written `MPI_Gatherv`;
 //! - the skew workload (40 tasks of 20 ms and 360 of 1 ms of CPU, shuffled): the makespan of
 //!   dlp's managed split and of the hand-written manager/worker against the ideal, total work /
-//!   ranks.
+//!   ranks;
+//! - the cost of one call, over 2,000 calls in a row: `barrier`, `broadcast`, `gather` and
+//!   `all_reduce` of one `u64` against rsmpi's `barrier`, `broadcast_into`, `gather_into_root`
+//!   and `all_reduce_into`, and the start of a block split of two items, which hand-written code
+//!   does without a call.
 
 #[path = "../examples/workloads/skew.rs"]
 mod skew;
@@ -104,6 +108,74 @@ fn timed(world: &SimpleCommunicator, run: impl FnOnce()) -> Duration {
     started.elapsed()
 }
 
+/// Calls in a row of each per-call row.
+const CALLS: u32 = 2000;
+
+/// The time of one call of `call`, over [`CALLS`] calls between barriers.
+fn per_call(world: &SimpleCommunicator, mut call: impl FnMut(u64)) -> Duration {
+    timed(world, || {
+        for n in 0..u64::from(CALLS) {
+            call(n);
+        }
+    }) / CALLS
+}
+
+/// One call of each collective, dlp's and rsmpi's, in alternation; `push` records the times.
+fn per_call_rows(world: &SimpleCommunicator, mut push: impl FnMut(&'static str, Duration)) {
+    let root = world.process_at_rank(0);
+    let is_root = world.rank() == 0;
+    push("call: rsmpi barrier", per_call(world, |_| world.barrier()));
+    push("call: dlp barrier", per_call(world, |_| dlp::barrier()));
+    push(
+        "call: rsmpi broadcast_into u64",
+        per_call(world, |n| {
+            let mut value = if is_root { n } else { 0 };
+            root.broadcast_into(&mut value);
+            black_box(value);
+        }),
+    );
+    push(
+        "call: dlp broadcast u64",
+        per_call(world, |n| {
+            black_box(dlp::broadcast(dlp::is_main().then_some(n)));
+        }),
+    );
+    let mut gathered = vec![0u64; world.size() as usize];
+    push(
+        "call: rsmpi gather_into_root u64",
+        per_call(world, |n| match is_root {
+            true => root.gather_into_root(&n, &mut gathered[..]),
+            false => root.gather_into(&n),
+        }),
+    );
+    push(
+        "call: dlp gather u64",
+        per_call(world, |n| {
+            black_box(dlp::gather(n));
+        }),
+    );
+    push(
+        "call: rsmpi all_reduce_into u64 (sum)",
+        per_call(world, |n| {
+            let mut sum = 0u64;
+            world.all_reduce_into(&n, &mut sum, mpi::collective::SystemOperation::sum());
+            black_box(sum);
+        }),
+    );
+    push(
+        "call: dlp all_reduce u64 (sum)",
+        per_call(world, |n| {
+            black_box(dlp::all_reduce(n, |a, b| a.wrapping_add(b)));
+        }),
+    );
+    push(
+        "call: dlp block split of 2 items, start to end",
+        per_call(world, |_| {
+            black_box(dlp::split_block(0..2u64).count());
+        }),
+    );
+}
+
 fn main() {
     if std::env::var_os("PMI_RANK").is_none() && std::env::var_os("PMI_SIZE").is_none() {
         // Started by cargo: start again under mpiexec.
@@ -171,6 +243,9 @@ fn main() {
                 }),
             );
         }
+        for _ in 0..reps {
+            per_call_rows(&world, &mut push);
+        }
         for _ in 0..skew_reps {
             push(
                 "hand-written request/reply, skew",
@@ -199,9 +274,25 @@ fn main() {
     println!(
         "dlp against hand-written rsmpi, mpiexec -n {size}, medians of {reps} runs ({skew_reps} for skew)"
     );
+    let mut previous_rsmpi = None;
     for (name, samples) in rows {
         let time = median(samples);
-        if name.ends_with("skew") {
+        if let Some(call) = name.strip_prefix("call: ") {
+            // A dlp row follows the rsmpi row of the same call.
+            let ratio = match previous_rsmpi.take() {
+                Some(rsmpi) if call.starts_with("dlp") => {
+                    format!("{:.2} x rsmpi", time.as_secs_f64() / rsmpi)
+                }
+                _ => String::new(),
+            };
+            if call.starts_with("rsmpi") {
+                previous_rsmpi = Some(time.as_secs_f64());
+            }
+            println!(
+                "  {call:<48} {:>9.2} us/call  {ratio}",
+                time.as_secs_f64() * 1e6
+            );
+        } else if name.ends_with("skew") {
             println!(
                 "  {name:<48} {:>9.2} ms  {:.3} x ideal ({:.1} ms)",
                 time.as_secs_f64() * 1e3,

@@ -20,6 +20,29 @@ mod on_mpi {
     use dlp::Split;
 
     /// What a scenario prints; run by every rank of an MPI job.
+    /// Collectives of values that travel inside the ranks' agreement (up to 32 bytes), of
+    /// values that do not, and of a mix of both in one call, on every rank.
+    fn small_and_large_values() -> bool {
+        let (rank, size) = (dlp::rank(), dlp::size());
+        let small = dlp::all_gather(rank as u8) == (0..size).map(|r| r as u8).collect::<Vec<_>>();
+        let large = dlp::all_gather(vec![rank as u64; 100])
+            == (0..size).map(|r| vec![r as u64; 100]).collect::<Vec<_>>();
+        let seeds = dlp::broadcast(dlp::is_main().then(|| vec![7u64; 100])) == vec![7u64; 100]
+            && dlp::broadcast(dlp::is_main().then_some(7u16)) == 7;
+        // 0, 20, 40, ... bytes: some ranks' values fit in the agreement and some do not.
+        let mixed = dlp::gather(vec![rank as u8; rank * 20]);
+        let mixed_ok = mixed
+            .is_none_or(|all| all == (0..size).map(|r| vec![r as u8; r * 20]).collect::<Vec<_>>());
+        let gathered = dlp::gather(rank as u16);
+        let gathered_ok = gathered.is_none_or(|all| all == (0..size as u16).collect::<Vec<_>>());
+        let sum = dlp::all_reduce(vec![rank as u64; 8], |a, b| {
+            a.iter().zip(&b).map(|(x, y)| x + y).collect()
+        });
+        let sum_ok = sum == vec![(size * (size - 1) / 2) as u64; 8];
+        let verdicts = [small, large, seeds, mixed_ok, gathered_ok, sum_ok];
+        dlp::all_reduce(verdicts.iter().all(|&ok| ok), |a, b| a && b)
+    }
+
     /// Every process builds the same map, whose order is its own.
     #[dlp::spmd]
     fn keys_of_a_hash_map() -> Option<usize> {
@@ -72,6 +95,8 @@ mod on_mpi {
                     let total = dlp::all_reduce(dlp::rank() as u64 + 1, |a, b| a + b);
                     let seed = dlp::broadcast(dlp::is_main().then(|| String::from("seed")));
                     lines.push(format!("all_reduce {total} broadcast {seed}"));
+                    lines
+                        .extend(small_and_large_values().then(|| "values of every size ok".into()));
                     let mut squares: Vec<u64> = dlp::map_ordered(|x: u64| x * x, 0..100).collect();
                     if dlp::is_main() {
                         lines.push(format!(
@@ -382,9 +407,11 @@ mod on_mpi {
                                 && lines.contains(
                                     &format!("all_reduce {total} broadcast seed").as_str(),
                                 )
+                                && lines.contains(&"values of every size ok")
                                 && lines.contains(&"map_ordered true")
                                 && lines.contains(&"map_unordered true"),
-                            "exit 0, 28 splits ok, and the lines of scatter, all_reduce and maps",
+                            "exit 0, 28 splits ok, and the lines of scatter, all_reduce, \
+                             values of every size and maps",
                             &outcome,
                         )
                     },

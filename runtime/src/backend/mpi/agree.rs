@@ -1,6 +1,7 @@
 //! Before every collective call, the ranks of its group say which call they are making: one
 //! `MPI_Allgather` of a few numbers per rank, which also carries what the call's first step
-//! needs (a byte count, an iterable's length). MPI itself matches collectives by order only, so
+//! needs (a byte count, an iterable's length), and a value small enough to travel inside it (a
+//! number, a short vector): a gather or broadcast of such values needs no second message. MPI itself matches collectives by order only, so
 //! ranks that make different calls would hang or exchange garbage; here they find out, all at
 //! once, and the lowest rank of the group explains it, naming both call sites.
 //!
@@ -33,20 +34,72 @@ const LENGTH: usize = 3;
 const ORDER: usize = 4;
 const UNKNOWN: u64 = u64::MAX;
 
+/// The bytes of a value that travel inside the agreement itself.
+pub(crate) const INLINE_BYTES: usize = 32;
+const INLINE_WORDS: usize = INLINE_BYTES / 8;
+/// The words a rank sends: its header, then its inline bytes.
+const SENT: usize = WORDS + INLINE_WORDS;
+
+/// What the ranks said, once they agree.
+pub(crate) struct Agreed {
+    /// Every rank's words, in rank order, [`SENT`] each.
+    words: Vec<u64>,
+}
+
+impl Agreed {
+    /// Every rank's number of the operation's own, in rank order.
+    pub(crate) fn extras(&self) -> Vec<u64> {
+        self.words
+            .chunks(SENT)
+            .map(|sent| sent[WORDS - 1])
+            .collect()
+    }
+
+    /// The first `length` bytes (at most [`INLINE_BYTES`]) that `rank` sent inline.
+    pub(crate) fn inline(&self, rank: usize, length: usize) -> Vec<u8> {
+        let slot = &self.words[rank * SENT + WORDS..(rank + 1) * SENT];
+        slot.iter()
+            .flat_map(|word| word.to_ne_bytes())
+            .take(length)
+            .collect()
+    }
+}
+
+/// `bytes` (at most [`INLINE_BYTES`]) in words, as the agreement carries them.
+fn inline_words(bytes: &[u8]) -> [u64; INLINE_WORDS] {
+    let mut words = [0u64; INLINE_WORDS];
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
+        let mut eight = [0u8; 8];
+        eight[..chunk.len()].copy_from_slice(chunk);
+        *word = u64::from_ne_bytes(eight);
+    }
+    words
+}
+
 /// How long the rank that explains a mismatch may take to print it and end the job.
 const REPORT_TIME: Duration = Duration::from_secs(3);
 const END: u64 = u64::MAX;
 
-/// A stable 64-bit hash (FNV-1a): the ranks run the same program, so equal texts give equal
-/// numbers on every rank.
-fn fingerprint(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+/// A stable 64-bit hash (FNV-1a) of `bytes`, continuing from `hash`: the ranks run the same
+/// program, so equal texts give equal numbers on every rank.
+fn fnv(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
-fn site_text(site: &Location<'_>) -> String {
-    format!("{}:{}:{}", site.file(), site.line(), site.column())
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fingerprint(text: &str) -> u64 {
+    fnv(FNV_START, text.as_bytes())
+}
+
+/// The fingerprint of a call site: its file, line and column (not its address, which differs
+/// between processes).
+fn site_fingerprint(site: &Location<'_>) -> u64 {
+    let file = fnv(FNV_START, site.file().as_bytes());
+    let line = fnv(file, &site.line().to_le_bytes());
+    fnv(line, &site.column().to_le_bytes())
 }
 
 impl Said<'_> {
@@ -55,7 +108,7 @@ impl Said<'_> {
             Said::Call(call) => [
                 call.number,
                 fingerprint(call.operation),
-                fingerprint(&site_text(call.site)),
+                site_fingerprint(call.site),
                 call.length.map_or(UNKNOWN, |length| length as u64),
                 call.order.unwrap_or(UNKNOWN),
                 extra,
@@ -72,15 +125,26 @@ impl Said<'_> {
     }
 }
 
-/// Says `said` to the ranks of `comm`, with `extra`; returns every rank's `extra`, in rank
-/// order, once every rank has said the same call, with the same iterable length. Where they
-/// disagree, one rank reports why and ends the job (the lowest that is still in its body); the
-/// others leave the report to it.
-pub(crate) fn agree(comm: &SimpleCommunicator, said: Said<'_>, extra: u64) -> Vec<u64> {
-    let mine = said.words(extra);
-    let mut all = vec![0u64; WORDS * comm.size() as usize];
+/// Says `said` to the ranks of `comm`, with `extra` and the `inline` bytes (at most
+/// [`INLINE_BYTES`]); returns what every rank said once every rank has said the same call, with
+/// the same iterable length. Where they disagree, one rank reports why and ends the job (the
+/// lowest that is still in its body); the others leave the report to it.
+pub(crate) fn agree(
+    comm: &SimpleCommunicator,
+    said: Said<'_>,
+    extra: u64,
+    inline: &[u8],
+) -> Agreed {
+    debug_assert!(
+        inline.len() <= INLINE_BYTES,
+        "only small values travel inline"
+    );
+    let mut mine = [0u64; SENT];
+    mine[..WORDS].copy_from_slice(&said.words(extra));
+    mine[WORDS..].copy_from_slice(&inline_words(inline));
+    let mut all = vec![0u64; SENT * comm.size() as usize];
     all_gather_words(comm, &mine, &mut all);
-    let headers: Vec<&[u64]> = all.chunks(WORDS).collect();
+    let headers: Vec<&[u64]> = all.chunks(SENT).collect();
     if headers.iter().any(|header| header[..3] != mine[..3]) {
         disagree(comm, &said, &headers);
     }
@@ -88,7 +152,7 @@ pub(crate) fn agree(comm: &SimpleCommunicator, said: Said<'_>, extra: u64) -> Ve
     if let Said::Call(call) = &said {
         compare_items(comm, call, &headers);
     }
-    headers.iter().map(|header| header[WORDS - 1]).collect()
+    Agreed { words: all }
 }
 
 /// Stops the ranks if their iterables differ in length or in the order of their items; the
@@ -148,7 +212,7 @@ fn disagree(comm: &SimpleCommunicator, said: &Said<'_>, headers: &[&[u64]]) -> !
 }
 
 /// Every rank's words, in rank order: polled where the rank's waits have a limit.
-fn all_gather_words(comm: &SimpleCommunicator, mine: &[u64; WORDS], all: &mut [u64]) {
+fn all_gather_words(comm: &SimpleCommunicator, mine: &[u64; SENT], all: &mut [u64]) {
     let Some(waits) = waits::current() else {
         comm.all_gather_into(&mine[..], all);
         return;

@@ -5,7 +5,7 @@ use mpi::datatype::{Partition, PartitionMut};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
-use super::agree::{Said, agree};
+use super::agree::{Agreed, INLINE_BYTES, Said, agree};
 use crate::comm::{Call, Codec, Value};
 use crate::failure::misuse;
 
@@ -67,11 +67,24 @@ fn assemble(
         .collect()
 }
 
-/// The main rank's bytes, on every rank.
+/// `bytes` if they are small enough to travel inside the agreement.
+fn inline(bytes: &[u8]) -> &[u8] {
+    if bytes.len() <= INLINE_BYTES {
+        bytes
+    } else {
+        &[]
+    }
+}
+
+/// The main rank's bytes, on every rank: inside the agreement when they are small.
 fn broadcast_bytes(comm: &SimpleCommunicator, call: &Call, bytes: Option<Vec<u8>>) -> Vec<u8> {
-    let length = bytes.as_ref().map_or(0, Vec::len) as u64;
-    let length = agree(comm, Said::Call(call), length)[ROOT as usize];
-    let mut bytes = bytes.unwrap_or_else(|| vec![0; length as usize]);
+    let mine = bytes.as_deref().unwrap_or_default();
+    let agreed = agree(comm, Said::Call(call), mine.len() as u64, inline(mine));
+    let length = agreed.extras()[ROOT as usize] as usize;
+    if length <= INLINE_BYTES {
+        return bytes.unwrap_or_else(|| agreed.inline(ROOT as usize, length));
+    }
+    let mut bytes = bytes.unwrap_or_else(|| vec![0; length]);
     count(bytes.len(), call.operation);
     comm.process_at_rank(ROOT).broadcast_into(&mut bytes[..]);
     bytes
@@ -79,13 +92,13 @@ fn broadcast_bytes(comm: &SimpleCommunicator, call: &Call, bytes: Option<Vec<u8>
 
 /// Returns once every rank of `comm` has made the same call.
 pub(crate) fn barrier(comm: &SimpleCommunicator, call: &Call) {
-    agree(comm, Said::Call(call), 0);
+    agree(comm, Said::Call(call), 0, &[]);
 }
 
 /// Checks that every rank of `comm` makes the same call, with an iterable of the same length
 /// where it is known.
 pub(crate) fn check_call(comm: &SimpleCommunicator, call: &Call) {
-    agree(comm, Said::Call(call), 0);
+    agree(comm, Said::Call(call), 0, &[]);
 }
 
 pub(crate) fn broadcast(
@@ -105,11 +118,30 @@ pub(crate) fn broadcast(
     }
 }
 
-/// Every rank's byte count, once the ranks agree on `call`.
-fn agreed_counts(comm: &SimpleCommunicator, call: &Call, bytes: usize) -> Vec<Count> {
-    count(bytes, call.operation);
-    let counts = agree(comm, Said::Call(call), bytes as u64);
-    counts.into_iter().map(|bytes| bytes as Count).collect()
+/// Every rank's byte count once the ranks agree on `call`, and, where every rank's `bytes`
+/// were small enough to come with the agreement, all of them, end to end.
+fn agreed_counts(
+    comm: &SimpleCommunicator,
+    call: &Call,
+    bytes: &[u8],
+) -> (Vec<Count>, Option<Vec<u8>>) {
+    count(bytes.len(), call.operation);
+    let agreed = agree(comm, Said::Call(call), bytes.len() as u64, inline(bytes));
+    let counts: Vec<Count> = agreed
+        .extras()
+        .into_iter()
+        .map(|bytes| bytes as Count)
+        .collect();
+    let all_inline = counts.iter().all(|&count| count as usize <= INLINE_BYTES);
+    let inlined = all_inline.then(|| concatenated_inline(&agreed, &counts));
+    (counts, inlined)
+}
+
+fn concatenated_inline(agreed: &Agreed, counts: &[Count]) -> Vec<u8> {
+    let pieces = counts.iter().enumerate();
+    pieces
+        .flat_map(|(rank, &count)| agreed.inline(rank, count as usize))
+        .collect()
 }
 
 pub(crate) fn gather(
@@ -120,7 +152,12 @@ pub(crate) fn gather(
 ) -> Option<Vec<Value>> {
     let operation = call.operation;
     let bytes = codec.encode(&*value, operation);
-    let counts = agreed_counts(comm, call, bytes.len());
+    let (counts, inlined) = agreed_counts(comm, call, &bytes);
+    if let Some(all) = inlined {
+        let own = ROOT as usize;
+        return (comm.rank() == ROOT)
+            .then(|| assemble(&all, &counts, own, value, codec, operation));
+    }
     let root = comm.process_at_rank(ROOT);
     if comm.rank() != ROOT {
         root.gather_varcount_into(&bytes[..]);
@@ -144,14 +181,18 @@ pub(crate) fn all_gather(
 ) -> Vec<Value> {
     let operation = call.operation;
     let bytes = codec.encode(&*value, operation);
-    let counts = agreed_counts(comm, call, bytes.len());
+    let own = comm.rank() as usize;
+    let (counts, inlined) = agreed_counts(comm, call, &bytes);
+    if let Some(all) = inlined {
+        return assemble(&all, &counts, own, value, codec, operation);
+    }
     let (mut all, displs) = receive_buffer(&counts);
     {
         let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
         comm.all_gather_varcount_into(&bytes[..], &mut partition);
     }
     drop(bytes);
-    assemble(&all, &counts, comm.rank() as usize, value, codec, operation)
+    assemble(&all, &counts, own, value, codec, operation)
 }
 
 /// Sends `parts[r]`, given by the main rank, to rank `r`; returns this rank's part.
@@ -162,7 +203,7 @@ pub(crate) fn scatter(
     codec: Codec,
 ) -> Value {
     let operation = call.operation;
-    agree(comm, Said::Call(call), 0);
+    agree(comm, Said::Call(call), 0, &[]);
     let root = comm.process_at_rank(ROOT);
     let mut mine_count: Count = 0;
     if comm.rank() != ROOT {

@@ -154,7 +154,7 @@ pub(crate) fn launch<R>(watch: &Watch, body: &impl Fn() -> R) -> Result<R, Failu
     status.left();
     // The world's last call: a rank still waiting in a collective learns that this one has
     // left, instead of waiting forever.
-    agree::agree(&world.comm, agree::Said::End(status.error()), 0);
+    agree::agree(&world.comm, agree::Said::End(status.error()), 0, &[]);
     if let Some(observer) = observer {
         observer.end_world(|seen| {
             let seen = Box::new(seen) as Value;
