@@ -19,6 +19,7 @@ use std::time::Duration;
 use super::waits;
 use crate::comm::Call;
 use crate::failure::misuse;
+use crate::message::wire;
 
 /// What a rank says before a collective: a call, or that its body has returned.
 pub(crate) enum Said<'a> {
@@ -56,16 +57,14 @@ impl Agreed {
     }
 
     /// The first `length` bytes (at most [`INLINE_BYTES`]) that `rank` sent inline.
-    pub(crate) fn inline(&self, rank: usize, length: usize) -> Vec<u8> {
+    pub(crate) fn inline(&self, rank: usize, length: usize) -> &[u8] {
         let slot = &self.words[rank * SENT + WORDS..(rank + 1) * SENT];
-        slot.iter()
-            .flat_map(|word| word.to_ne_bytes())
-            .take(length)
-            .collect()
+        &wire::words_as_bytes(slot)[..length]
     }
 }
 
-/// `bytes` (at most [`INLINE_BYTES`]) in words, as the agreement carries them.
+/// `bytes` (at most [`INLINE_BYTES`]) in words, laid out in memory as [`Agreed::inline`] reads
+/// them back.
 fn inline_words(bytes: &[u8]) -> [u64; INLINE_WORDS] {
     let mut words = [0u64; INLINE_WORDS];
     for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {

@@ -39,32 +39,31 @@ pub(super) fn receive_buffer(counts: &[Count]) -> (Vec<u8>, Vec<Count>) {
     (vec![0u8; total], displacements(counts))
 }
 
-/// Cuts `bytes` into the pieces of `counts` and decodes each, but for piece `own`: that is the
-/// calling rank's `value`, moved in rather than decoded again.
-fn assemble(
-    bytes: &[u8],
-    counts: &[Count],
+/// Cuts `bytes` into the pieces of `counts`, end to end.
+fn pieces<'a>(bytes: &'a [u8], counts: &'a [Count]) -> impl Iterator<Item = &'a [u8]> {
+    counts.iter().scan(0, move |start, &count| {
+        let end = *start + count as usize;
+        let piece = &bytes[*start..end];
+        *start = end;
+        Some(piece)
+    })
+}
+
+/// Decodes each rank's piece, but for piece `own`: that is the calling rank's `value`, moved in
+/// rather than decoded again.
+fn assemble<'a>(
+    pieces: impl Iterator<Item = &'a [u8]>,
     own: usize,
     value: Value,
     codec: Codec,
     operation: &str,
 ) -> Vec<Value> {
     let mut value = Some(value);
-    let mut start = 0;
-    counts
-        .iter()
-        .enumerate()
-        .map(|(rank, &count)| {
-            let end = start + count as usize;
-            let piece = &bytes[start..end];
-            start = end;
-            if rank == own {
-                value.take().expect("one piece is this rank's")
-            } else {
-                codec.decode(piece, operation)
-            }
-        })
-        .collect()
+    let decode = |(rank, piece)| match rank == own {
+        true => value.take().expect("one piece is this rank's"),
+        false => codec.decode(piece, operation),
+    };
+    pieces.enumerate().map(decode).collect()
 }
 
 /// `bytes` if they are small enough to travel inside the agreement.
@@ -82,7 +81,7 @@ fn broadcast_bytes(comm: &SimpleCommunicator, call: &Call, bytes: Option<Vec<u8>
     let agreed = agree(comm, Said::Call(call), mine.len() as u64, inline(mine));
     let length = agreed.extras()[ROOT as usize] as usize;
     if length <= INLINE_BYTES {
-        return bytes.unwrap_or_else(|| agreed.inline(ROOT as usize, length));
+        return bytes.unwrap_or_else(|| agreed.inline(ROOT as usize, length).to_vec());
     }
     let mut bytes = bytes.unwrap_or_else(|| vec![0; length]);
     count(bytes.len(), call.operation);
@@ -118,30 +117,24 @@ pub(crate) fn broadcast(
     }
 }
 
-/// Every rank's byte count once the ranks agree on `call`, and, where every rank's `bytes`
-/// were small enough to come with the agreement, all of them, end to end.
-fn agreed_counts(
-    comm: &SimpleCommunicator,
-    call: &Call,
-    bytes: &[u8],
-) -> (Vec<Count>, Option<Vec<u8>>) {
+/// Every rank's byte count once the ranks agree on `call`, and what they said, which holds
+/// every rank's `bytes` if [`all_inline`].
+fn agreed_counts(comm: &SimpleCommunicator, call: &Call, bytes: &[u8]) -> (Vec<Count>, Agreed) {
     count(bytes.len(), call.operation);
     let agreed = agree(comm, Said::Call(call), bytes.len() as u64, inline(bytes));
-    let counts: Vec<Count> = agreed
-        .extras()
-        .into_iter()
-        .map(|bytes| bytes as Count)
-        .collect();
-    let all_inline = counts.iter().all(|&count| count as usize <= INLINE_BYTES);
-    let inlined = all_inline.then(|| concatenated_inline(&agreed, &counts));
-    (counts, inlined)
+    let counts = agreed.extras().into_iter().map(|bytes| bytes as Count);
+    (counts.collect(), agreed)
 }
 
-fn concatenated_inline(agreed: &Agreed, counts: &[Count]) -> Vec<u8> {
+/// Whether every rank's bytes came with the agreement.
+fn all_inline(counts: &[Count]) -> bool {
+    counts.iter().all(|&count| count as usize <= INLINE_BYTES)
+}
+
+/// Every rank's inline bytes, in rank order.
+fn inline_pieces<'a>(agreed: &'a Agreed, counts: &'a [Count]) -> impl Iterator<Item = &'a [u8]> {
     let pieces = counts.iter().enumerate();
-    pieces
-        .flat_map(|(rank, &count)| agreed.inline(rank, count as usize))
-        .collect()
+    pieces.map(|(rank, &count)| agreed.inline(rank, count as usize))
 }
 
 pub(crate) fn gather(
@@ -152,11 +145,11 @@ pub(crate) fn gather(
 ) -> Option<Vec<Value>> {
     let operation = call.operation;
     let bytes = codec.encode(&*value, operation);
-    let (counts, inlined) = agreed_counts(comm, call, &bytes);
-    if let Some(all) = inlined {
-        let own = ROOT as usize;
-        return (comm.rank() == ROOT)
-            .then(|| assemble(&all, &counts, own, value, codec, operation));
+    let (counts, agreed) = agreed_counts(comm, call, &bytes);
+    let own = ROOT as usize;
+    if all_inline(&counts) {
+        let pieces = inline_pieces(&agreed, &counts);
+        return (comm.rank() == ROOT).then(|| assemble(pieces, own, value, codec, operation));
     }
     let root = comm.process_at_rank(ROOT);
     if comm.rank() != ROOT {
@@ -169,8 +162,13 @@ pub(crate) fn gather(
         root.gather_varcount_into_root(&bytes[..], &mut partition);
     }
     drop(bytes);
-    let own = ROOT as usize;
-    Some(assemble(&all, &counts, own, value, codec, operation))
+    Some(assemble(
+        pieces(&all, &counts),
+        own,
+        value,
+        codec,
+        operation,
+    ))
 }
 
 pub(crate) fn all_gather(
@@ -182,9 +180,10 @@ pub(crate) fn all_gather(
     let operation = call.operation;
     let bytes = codec.encode(&*value, operation);
     let own = comm.rank() as usize;
-    let (counts, inlined) = agreed_counts(comm, call, &bytes);
-    if let Some(all) = inlined {
-        return assemble(&all, &counts, own, value, codec, operation);
+    let (counts, agreed) = agreed_counts(comm, call, &bytes);
+    if all_inline(&counts) {
+        let pieces = inline_pieces(&agreed, &counts);
+        return assemble(pieces, own, value, codec, operation);
     }
     let (mut all, displs) = receive_buffer(&counts);
     {
@@ -192,7 +191,7 @@ pub(crate) fn all_gather(
         comm.all_gather_varcount_into(&bytes[..], &mut partition);
     }
     drop(bytes);
-    assemble(&all, &counts, own, value, codec, operation)
+    assemble(pieces(&all, &counts), own, value, codec, operation)
 }
 
 /// Sends `parts[r]`, given by the main rank, to rank `r`; returns this rank's part.
