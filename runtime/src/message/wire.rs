@@ -67,11 +67,6 @@ fn downcast<T: 'static>(value: impl Any) -> T {
     *boxed.downcast::<T>().expect("checked by TypeId")
 }
 
-/// The bytes of words, as they lie in memory.
-pub(crate) fn words_as_bytes(words: &[u64]) -> &[u8] {
-    as_bytes(words)
-}
-
 /// The bytes of plain numbers.
 fn as_bytes<N: Plain>(numbers: &[N]) -> &[u8] {
     // SAFETY: `N: Plain` has no padding, so all `size_of_val` bytes are initialized; a byte has

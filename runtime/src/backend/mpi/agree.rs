@@ -19,7 +19,6 @@ use std::time::Duration;
 use super::waits;
 use crate::comm::Call;
 use crate::failure::misuse;
-use crate::message::wire;
 
 /// What a rank says before a collective: a call, or that its body has returned.
 pub(crate) enum Said<'a> {
@@ -43,8 +42,9 @@ const SENT: usize = WORDS + INLINE_WORDS;
 
 /// What the ranks said, once they agree.
 pub(crate) struct Agreed {
-    /// Every rank's words, in rank order, [`SENT`] each.
+    /// Every rank's words, in rank order, [`SENT`] each, and the same as bytes.
     words: Vec<u64>,
+    bytes: Vec<u8>,
 }
 
 impl Agreed {
@@ -58,21 +58,9 @@ impl Agreed {
 
     /// The first `length` bytes (at most [`INLINE_BYTES`]) that `rank` sent inline.
     pub(crate) fn inline(&self, rank: usize, length: usize) -> &[u8] {
-        let slot = &self.words[rank * SENT + WORDS..(rank + 1) * SENT];
-        &wire::words_as_bytes(slot)[..length]
+        let start = (rank * SENT + WORDS) * 8;
+        &self.bytes[start..start + length]
     }
-}
-
-/// `bytes` (at most [`INLINE_BYTES`]) in words, laid out in memory as [`Agreed::inline`] reads
-/// them back.
-fn inline_words(bytes: &[u8]) -> [u64; INLINE_WORDS] {
-    let mut words = [0u64; INLINE_WORDS];
-    for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
-        let mut eight = [0u8; 8];
-        eight[..chunk.len()].copy_from_slice(chunk);
-        *word = u64::from_ne_bytes(eight);
-    }
-    words
 }
 
 /// How long the rank that explains a mismatch may take to print it and end the job.
@@ -138,20 +126,27 @@ pub(crate) fn agree(
         inline.len() <= INLINE_BYTES,
         "only small values travel inline"
     );
+    let header = said.words(extra);
     let mut mine = [0u64; SENT];
-    mine[..WORDS].copy_from_slice(&said.words(extra));
-    mine[WORDS..].copy_from_slice(&inline_words(inline));
-    let mut all = vec![0u64; SENT * comm.size() as usize];
-    all_gather_words(comm, &mine, &mut all);
-    let headers: Vec<&[u64]> = all.chunks(SENT).collect();
-    if headers.iter().any(|header| header[..3] != mine[..3]) {
+    mine[..WORDS].copy_from_slice(&header);
+    for (word, bytes) in mine[WORDS..].iter_mut().zip(inline.chunks(8)) {
+        let mut eight = [0u8; 8];
+        eight[..bytes.len()].copy_from_slice(bytes);
+        *word = u64::from_ne_bytes(eight);
+    }
+    let mut words = vec![0u64; SENT * comm.size() as usize];
+    all_gather_words(comm, &mine, &mut words);
+    // The words as the bytes they carry, for the values that came inline.
+    let bytes = words.iter().flat_map(|word| word.to_ne_bytes()).collect();
+    let headers: Vec<&[u64]> = words.chunks(SENT).collect();
+    if headers.iter().any(|other| other[..3] != header[..3]) {
         disagree(comm, &said, &headers);
     }
     // The same call everywhere; the first rank compares the items and reports.
     if let Said::Call(call) = &said {
         compare_items(comm, call, &headers);
     }
-    Agreed { words: all }
+    Agreed { words, bytes }
 }
 
 /// Stops the ranks if their iterables differ in length or in the order of their items; the
@@ -211,13 +206,13 @@ fn disagree(comm: &SimpleCommunicator, said: &Said<'_>, headers: &[&[u64]]) -> !
 }
 
 /// Every rank's words, in rank order: polled where the rank's waits have a limit.
-fn all_gather_words(comm: &SimpleCommunicator, mine: &[u64; SENT], all: &mut [u64]) {
+fn all_gather_words(comm: &SimpleCommunicator, mine: &[u64], all: &mut [u64]) {
     let Some(waits) = waits::current() else {
-        comm.all_gather_into(&mine[..], all);
+        comm.all_gather_into(mine, all);
         return;
     };
     mpi::request::scope(|scope| {
-        let mut request = Some(comm.immediate_all_gather_into(scope, &mine[..], all));
+        let mut request = Some(comm.immediate_all_gather_into(scope, mine, all));
         waits.poll(|| match request.take().expect("polled until done").test() {
             Ok(_) => true,
             Err(pending) => {
