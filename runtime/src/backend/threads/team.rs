@@ -87,20 +87,23 @@ pub(super) fn run_on_team<R>(
     while helpers.len() + 1 < size {
         helpers.push(Helper::spawn(helpers.len() + 1)?);
     }
-    outstanding.helpers.store(size - 1, Ordering::Relaxed);
-    // SAFETY: the lifetime is erased only while helpers may call the job: `WaitForHelpers`
-    // returns (or, when unwinding, drops) only once every helper has counted itself done,
-    // after its last use of the job, and `job` outlives this function's frame.
+    // The guard comes first: from the first job posted on, this frame ends only once every
+    // helper has run its job, even if it unwinds.
+    let wait = WaitForHelpers(outstanding);
+    // SAFETY: the lifetime is erased only while helpers may call the job: every job is posted
+    // after `wait` exists and counted in `outstanding` before it is posted, and `wait` returns
+    // (or, when unwinding, drops) only once every helper has counted itself done, after its
+    // last use of the job; `job` is borrowed for longer than this frame.
     let job_ptr: *const RankJob<'static> =
         unsafe { std::mem::transmute::<&RankJob<'_>, &RankJob<'static>>(job) };
     for (index, helper) in helpers.iter().take(size - 1).enumerate() {
+        outstanding.helpers.fetch_add(1, Ordering::Relaxed);
         helper.post(Posted {
             job: job_ptr,
             rank: index + 1,
             outstanding: Arc::clone(outstanding),
         });
     }
-    let wait = WaitForHelpers(outstanding);
     let result = main();
     drop(wait);
     TEAM.with(|kept| {
