@@ -101,3 +101,38 @@ proptest! {
         });
     }
 }
+
+#[test]
+fn worlds_from_several_threads_and_inside_a_rank_each_have_their_own_team() {
+    no_hang(|| {
+        let starters: Vec<_> = (0..3)
+            .map(|starter| {
+                std::thread::spawn(move || {
+                    (0..50)
+                        .map(|round| {
+                            dlp::World::threads(3).run(|| {
+                                let name = std::thread::current().name().map(str::to_owned);
+                                let names = dlp::all_gather(name);
+                                // A world started inside a rank: that rank's own team.
+                                let inner = dlp::World::threads(2)
+                                    .run(|| dlp::all_reduce(dlp::rank() + round, |a, b| a + b));
+                                let inners = dlp::all_gather(inner);
+                                (names, inners, starter)
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for (starter, handle) in starters.into_iter().enumerate() {
+            for (round, (names, inners, seen)) in handle.join().unwrap().into_iter().enumerate() {
+                assert_eq!(seen, starter);
+                assert_eq!(
+                    &names[1..],
+                    &[Some("dlp-rank-1".into()), Some("dlp-rank-2".into())]
+                );
+                assert_eq!(inners, vec![1 + 2 * round; 3]);
+            }
+        }
+    });
+}
