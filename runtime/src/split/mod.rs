@@ -6,7 +6,7 @@ mod plan;
 mod share;
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::AtomicBool;
 
 pub use order::Fingerprint;
@@ -338,7 +338,11 @@ impl Split {
     /// What the ranks of `call` share for this split, made once per process.
     fn join(&self, rank: &RankContext, call: &Call) -> Arc<SplitShared> {
         let comm = &*rank.comm;
+        let shares_nothing = !self.is_dynamic() && !self.progress && rank.observer.is_none();
         let mut make = || -> Shared {
+            if shares_nothing {
+                return nothing_shared();
+            }
             let next = match self.is_dynamic() {
                 true => comm.counter(call.ranks),
                 false => Box::new(LocalCounter::default()),
@@ -425,6 +429,21 @@ impl Split {
 pub(crate) struct SplitShared {
     pub(crate) claims: Claims,
     pub(crate) watch: Option<Arc<SplitWatch>>,
+}
+
+/// What the ranks of a static split that nothing watches share: nothing. One value for every
+/// such split, so that starting one allocates nothing (and frees nothing that another rank's
+/// thread allocated, which makes the allocator take a lock).
+fn nothing_shared() -> Shared {
+    static NOTHING: OnceLock<Arc<SplitShared>> = OnceLock::new();
+    let nothing = NOTHING.get_or_init(|| {
+        let unused = Box::new(LocalCounter::default());
+        Arc::new(SplitShared {
+            claims: Claims::on(unused, None),
+            watch: None,
+        })
+    });
+    Arc::clone(nothing) as Shared
 }
 
 /// `items`, with the fingerprint of their start.
