@@ -6,8 +6,8 @@ mod plan;
 mod share;
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 
 pub use order::Fingerprint;
 pub(crate) use order::{by_debug, by_hash, by_key};

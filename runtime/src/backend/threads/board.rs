@@ -73,6 +73,8 @@ struct Cell {
     number: AtomicU64,
     entered: AtomicUsize,
     root_entered: AtomicBool,
+    /// Set once the round's shared state is made (see [`Board::join`]).
+    shared_made: AtomicBool,
     left: AtomicUsize,
     round: Mutex<Round>,
 }
@@ -92,8 +94,10 @@ pub(crate) struct Round {
     pub(crate) encoded: Vec<Option<Arc<[u8]>>>,
     /// What each rank is to receive (indexed by place in the group).
     pub(crate) inbox: Vec<Option<Value>>,
-    /// State shared by every rank for the length of a split or map.
+    /// State shared by every rank for the length of a split or map, and whether a rank is
+    /// making it.
     pub(crate) shared: Option<Shared>,
+    making: bool,
 }
 
 impl Round {
@@ -127,6 +131,7 @@ impl Round {
         self.opened_by = None;
         self.length_of = None;
         self.shared = None;
+        self.making = false;
         self.entered.fill(false);
         self.sent.iter_mut().for_each(|slot| *slot = None);
         self.encoded.iter_mut().for_each(|slot| *slot = None);
@@ -140,6 +145,7 @@ impl Ring {
             number: AtomicU64::new(number),
             entered: AtomicUsize::new(0),
             root_entered: AtomicBool::new(false),
+            shared_made: AtomicBool::new(false),
             left: AtomicUsize::new(0),
             round: Mutex::new(Round::default()),
         });
@@ -221,6 +227,29 @@ impl Board {
         self.leave(&entered);
     }
 
+    /// Takes part in the round of `call` and returns the state its ranks share, which the first
+    /// rank to enter makes with `make`, outside the round's lock (making it allocates, and the
+    /// others would wait on the lock meanwhile); the others wait until it is made.
+    pub(crate) fn join(&self, call: &Call, make: &mut dyn FnMut() -> Shared) -> Shared {
+        let mut maker = false;
+        let entered = self.enter(call, |round| {
+            maker = round.shared.is_none() && !round.making;
+            round.making |= maker;
+        });
+        let cell = entered.cell;
+        if maker {
+            let shared = make();
+            cell.lock().shared = Some(shared);
+            cell.shared_made.store(true, Ordering::Release);
+            self.signal.notify();
+        } else {
+            self.wait(call, &entered, || cell.shared_made.load(Ordering::Acquire));
+        }
+        let shared = Arc::clone(cell.lock().shared.as_ref().expect("made before it is read"));
+        self.leave(&entered);
+        shared
+    }
+
     /// Takes part in the round of `call` as the last rank to enter it: waits until every other
     /// rank of the group has entered, runs `arrive`, and leaves.
     pub(crate) fn meet_last(&self, call: &Call, arrive: impl FnOnce(&mut Round)) {
@@ -285,6 +314,7 @@ impl Board {
         cell.lock().clear();
         cell.entered.store(0, Ordering::Relaxed);
         cell.root_entered.store(false, Ordering::Relaxed);
+        cell.shared_made.store(false, Ordering::Relaxed);
         cell.left.store(0, Ordering::Relaxed);
         cell.number.store(number + RING, Ordering::Release);
         self.signal.notify();

@@ -310,14 +310,7 @@ impl Comm for ThreadRank {
     }
 
     fn join(&self, call: &Call, make: &mut dyn FnMut() -> Shared) -> Shared {
-        self.world.board.meet(
-            call,
-            |round| {
-                round.shared.get_or_insert_with(make);
-            },
-            Until::Entered,
-            |round| Arc::clone(round.shared.as_ref().expect("made on arrival")),
-        )
+        self.world.board.join(call, make)
     }
 
     fn counter(&self, _ranks: Ranks) -> Box<dyn Counter> {
