@@ -221,6 +221,30 @@ fn a_call_that_no_rank_waits_in_is_an_error_when_another_rank_skips_it() {
 }
 
 #[test]
+fn a_map_is_named_as_a_map_in_its_errors() {
+    // Its split is the map's: errors, reports, timelines and progress bars name the map.
+    let failure = failure_of(2, || {
+        dlp::map_unordered(|x: u32| x, 0..10 + dlp::rank() as u32).count()
+    });
+    let message = failure.message();
+    assert!(
+        message.contains("map_unordered at tests/failures.rs:")
+            && !message.contains("split_managed"),
+        "{message}"
+    );
+    let ordered = failure_of(2, || {
+        dlp::map_ordered(|x: u32| x, 0..10 + dlp::rank() as u32).count()
+    });
+    assert!(
+        ordered
+            .message()
+            .contains("map_ordered at tests/failures.rs:"),
+        "{}",
+        ordered.message()
+    );
+}
+
+#[test]
 fn different_collectives_at_the_same_point_are_an_error() {
     for ranks in 2..=4 {
         let failure = failure_of(ranks, || {

@@ -33,7 +33,8 @@ where
 {
     /// Starts a map on this rank. Worker ranks process their whole share here and get `None`.
     #[track_caller]
-    fn start(split: Split, function: F, items: I) -> Option<Self> {
+    fn start(split: Split, function: F, items: I, operation: &'static str) -> Option<Self> {
+        let split = split.serving(operation);
         let Some(rank) = context::with_peers() else {
             return Some(Mapping::new(split.over(items), function, None));
         };
@@ -229,7 +230,7 @@ impl Split {
         R: Message,
     {
         MapUnordered {
-            mapping: Mapping::start(self, function, items.into_iter()),
+            mapping: Mapping::start(self, function, items.into_iter(), "map_unordered"),
         }
     }
 
@@ -249,7 +250,7 @@ impl Split {
         R: Message,
     {
         MapOrdered {
-            mapping: Mapping::start(self, function, items.into_iter()),
+            mapping: Mapping::start(self, function, items.into_iter(), "map_ordered"),
             waiting: BTreeMap::new(),
             next_index: 0,
         }

@@ -86,6 +86,9 @@ pub struct Split {
     schedule: Schedule,
     chunk: Option<NonZeroUsize>,
     progress: bool,
+    /// The operation the split serves, where it is not a loop of its own (a map), for its
+    /// progress bar, report, timeline and errors.
+    serves: Option<&'static str>,
 }
 
 impl Default for Split {
@@ -107,6 +110,7 @@ impl Split {
             schedule: Schedule::RoundRobin,
             chunk: None,
             progress: false,
+            serves: None,
         }
     }
 
@@ -121,6 +125,7 @@ impl Split {
             schedule: Schedule::Block,
             chunk: None,
             progress: false,
+            serves: None,
         }
     }
 
@@ -138,6 +143,7 @@ impl Split {
             schedule: Schedule::Managed,
             chunk: None,
             progress: false,
+            serves: None,
         }
     }
 
@@ -154,6 +160,7 @@ impl Split {
             schedule: Schedule::Guided,
             chunk: None,
             progress: false,
+            serves: None,
         }
     }
 
@@ -167,6 +174,7 @@ impl Split {
             schedule,
             chunk: None,
             progress: false,
+            serves: None,
         }
     }
 
@@ -281,12 +289,20 @@ impl Split {
     /// How the split is named in progress bars, reports and timelines: by the place in the
     /// program that started it.
     fn label(&self, at: &std::panic::Location<'_>) -> String {
-        format!(
-            "{} at {}:{}",
-            self.schedule.operation(),
-            at.file(),
-            at.line()
-        )
+        format!("{} at {}:{}", self.operation(), at.file(), at.line())
+    }
+
+    /// The public name of what the split does: its own, or that of the map it serves.
+    fn operation(&self) -> &'static str {
+        self.serves.unwrap_or(self.schedule.operation())
+    }
+
+    /// The split as the one a map (`operation`) runs on.
+    pub(crate) fn serving(self, operation: &'static str) -> Split {
+        Split {
+            serves: Some(operation),
+            ..self
+        }
     }
 
     fn is_dynamic(&self) -> bool {
@@ -307,7 +323,7 @@ impl Split {
             return self.alone(items);
         };
         let site = std::panic::Location::caller();
-        let operation = self.schedule.operation();
+        let operation = self.operation();
         let length = exact_length(&items);
         let (items, order) = match fingerprint {
             Some(fingerprint) => checked_order(items, fingerprint),
