@@ -42,9 +42,20 @@ const SENT: usize = WORDS + INLINE_WORDS;
 
 /// What the ranks said, once they agree.
 pub(crate) struct Agreed {
-    /// Every rank's words, in rank order, [`SENT`] each, and the same as bytes.
+    /// Every rank's words, in rank order, [`SENT`] each.
     words: Vec<u64>,
-    bytes: Vec<u8>,
+}
+
+/// Bytes that a rank sent inline, copied out of the agreement's words.
+pub(crate) struct Inline {
+    bytes: [u8; INLINE_BYTES],
+    length: usize,
+}
+
+impl AsRef<[u8]> for Inline {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.length]
+    }
 }
 
 impl Agreed {
@@ -57,9 +68,13 @@ impl Agreed {
     }
 
     /// The first `length` bytes (at most [`INLINE_BYTES`]) that `rank` sent inline.
-    pub(crate) fn inline(&self, rank: usize, length: usize) -> &[u8] {
-        let start = (rank * SENT + WORDS) * 8;
-        &self.bytes[start..start + length]
+    pub(crate) fn inline(&self, rank: usize, length: usize) -> Inline {
+        let slot = &self.words[rank * SENT + WORDS..(rank + 1) * SENT];
+        let mut bytes = [0u8; INLINE_BYTES];
+        for (eight, word) in bytes.chunks_exact_mut(8).zip(slot) {
+            eight.copy_from_slice(&word.to_ne_bytes());
+        }
+        Inline { bytes, length }
     }
 }
 
@@ -136,8 +151,6 @@ pub(crate) fn agree(
     }
     let mut words = vec![0u64; SENT * comm.size() as usize];
     all_gather_words(comm, &mine, &mut words);
-    // The words as the bytes they carry, for the values that came inline.
-    let bytes = words.iter().flat_map(|word| word.to_ne_bytes()).collect();
     let headers: Vec<&[u64]> = words.chunks(SENT).collect();
     if headers.iter().any(|other| other[..3] != header[..3]) {
         disagree(comm, &said, &headers);
@@ -146,7 +159,7 @@ pub(crate) fn agree(
     if let Said::Call(call) = &said {
         compare_items(comm, call, &headers);
     }
-    Agreed { words, bytes }
+    Agreed { words }
 }
 
 /// Stops the ranks if their iterables differ in length or in the order of their items; the

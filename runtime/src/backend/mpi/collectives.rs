@@ -5,7 +5,7 @@ use mpi::datatype::{Partition, PartitionMut};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
-use super::agree::{Agreed, INLINE_BYTES, Said, agree};
+use super::agree::{Agreed, INLINE_BYTES, Inline, Said, agree};
 use crate::comm::{Call, Codec, Value};
 use crate::failure::misuse;
 
@@ -51,17 +51,17 @@ fn pieces<'a>(bytes: &'a [u8], counts: &'a [Count]) -> impl Iterator<Item = &'a 
 
 /// Decodes each rank's piece, but for piece `own`: that is the calling rank's `value`, moved in
 /// rather than decoded again.
-fn assemble<'a>(
-    pieces: impl Iterator<Item = &'a [u8]>,
+fn assemble<P: AsRef<[u8]>>(
+    pieces: impl Iterator<Item = P>,
     own: usize,
     value: Value,
     codec: Codec,
     operation: &str,
 ) -> Vec<Value> {
     let mut value = Some(value);
-    let decode = |(rank, piece)| match rank == own {
+    let decode = |(rank, piece): (usize, P)| match rank == own {
         true => value.take().expect("one piece is this rank's"),
-        false => codec.decode(piece, operation),
+        false => codec.decode(piece.as_ref(), operation),
     };
     pieces.enumerate().map(decode).collect()
 }
@@ -81,7 +81,7 @@ fn broadcast_bytes(comm: &SimpleCommunicator, call: &Call, bytes: Option<Vec<u8>
     let agreed = agree(comm, Said::Call(call), mine.len() as u64, inline(mine));
     let length = agreed.extras()[ROOT as usize] as usize;
     if length <= INLINE_BYTES {
-        return bytes.unwrap_or_else(|| agreed.inline(ROOT as usize, length).to_vec());
+        return bytes.unwrap_or_else(|| agreed.inline(ROOT as usize, length).as_ref().to_vec());
     }
     let mut bytes = bytes.unwrap_or_else(|| vec![0; length]);
     count(bytes.len(), call.operation);
@@ -132,7 +132,7 @@ fn all_inline(counts: &[Count]) -> bool {
 }
 
 /// Every rank's inline bytes, in rank order.
-fn inline_pieces<'a>(agreed: &'a Agreed, counts: &'a [Count]) -> impl Iterator<Item = &'a [u8]> {
+fn inline_pieces<'a>(agreed: &'a Agreed, counts: &'a [Count]) -> impl Iterator<Item = Inline> {
     let pieces = counts.iter().enumerate();
     pieces.map(|(rank, &count)| agreed.inline(rank, count as usize))
 }

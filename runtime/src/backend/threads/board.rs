@@ -237,15 +237,17 @@ impl Board {
             round.making |= maker;
         });
         let cell = entered.cell;
-        if maker {
+        let shared = if maker {
             let shared = make();
-            cell.lock().shared = Some(shared);
+            cell.lock().shared = Some(Arc::clone(&shared));
             cell.shared_made.store(true, Ordering::Release);
             self.signal.notify();
+            shared
         } else {
             self.wait(call, &entered, || cell.shared_made.load(Ordering::Acquire));
-        }
-        let shared = Arc::clone(cell.lock().shared.as_ref().expect("made before it is read"));
+            let made = cell.lock().shared.clone();
+            made.expect("made before it is read")
+        };
         self.leave(&entered);
         shared
     }

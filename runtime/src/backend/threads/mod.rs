@@ -199,25 +199,21 @@ impl ThreadRank {
         )
     }
 
-    /// The main rank's value on every rank: it keeps its own, and the others decode the one
-    /// encoding it leaves on the round (a `Message` need not be `Clone`).
-    fn copy_from_root(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
-        let Some(value) = value.filter(|_| self.place(call) == 0) else {
-            let board = &self.world.board;
-            let encoded = board.meet(
-                call,
-                |_| {},
-                Until::RootEntered,
-                |round| round.encoded[0].clone(),
-            );
-            return decode(encoded, codec, call);
-        };
-        let encoded = encode(&value, codec, call);
-        let leave_encoded = |round: &mut Round| round.encoded[0] = Some(encoded);
-        self.world
+    /// On a rank other than the main one: runs `arrive` in the round of `call`, then decodes
+    /// the one encoding the main rank leaves there (a `Message` need not be `Clone`).
+    fn decode_from_root(
+        &self,
+        call: &Call,
+        arrive: impl FnOnce(&mut Round),
+        codec: Codec,
+    ) -> Value {
+        let encoded = self
+            .world
             .board
-            .meet(call, leave_encoded, Until::Entered, |_| {});
-        value
+            .meet(call, arrive, Until::RootEntered, |round| {
+                round.encoded[0].clone()
+            });
+        decode(encoded, codec, call)
     }
 }
 
@@ -267,16 +263,12 @@ impl Comm for ThreadRank {
         // The main rank enters last, folds the values the others left (moved, not copied),
         // and leaves one encoding of the result, which the others decode.
         let place = self.place(call);
-        let board = &self.world.board;
         if place != 0 {
             let arrive = |round: &mut Round| round.sent[place] = Some(value);
-            let encoded = board.meet(call, arrive, Until::RootEntered, |round| {
-                round.encoded[0].clone()
-            });
-            return decode(encoded, codec, call);
+            return self.decode_from_root(call, arrive, codec);
         }
         let mut result = None;
-        board.meet_last(call, |round| {
+        self.world.board.meet_last(call, |round| {
             let others = round.sent.iter_mut().skip(1);
             let others = others.map(|sent| sent.take().expect("every other rank sent"));
             let combined = others.fold(value, &mut *combine);
@@ -287,7 +279,16 @@ impl Comm for ThreadRank {
     }
 
     fn broadcast(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
-        self.copy_from_root(call, value, codec)
+        // The main rank keeps its value and leaves one encoding for the others to decode.
+        let Some(value) = value.filter(|_| self.place(call) == 0) else {
+            return self.decode_from_root(call, |_| {}, codec);
+        };
+        let encoded = encode(&value, codec, call);
+        let leave_encoded = |round: &mut Round| round.encoded[0] = Some(encoded);
+        self.world
+            .board
+            .meet(call, leave_encoded, Until::Entered, |_| {});
+        value
     }
 
     fn scatter(&self, call: &Call, parts: Option<Vec<Value>>, _codec: Codec) -> Value {
