@@ -15,6 +15,8 @@
 //!   and `all_reduce_into`, and the start of a block split of two items, which hand-written code
 //!   does without a call.
 
+#[path = "../tests/common/launcher.rs"]
+mod launcher;
 #[path = "../examples/workloads/skew.rs"]
 mod skew;
 
@@ -177,12 +179,17 @@ fn per_call_rows(world: &SimpleCommunicator, mut push: impl FnMut(&'static str, 
 }
 
 fn main() {
-    if std::env::var_os("PMI_RANK").is_none() && std::env::var_os("PMI_SIZE").is_none() {
+    let launched = ["PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE"];
+    if !launched.iter().any(|name| std::env::var_os(name).is_some()) {
         // Started by cargo: start again under mpiexec.
-        let ranks = std::env::var("DLP_BENCH_RANKS").unwrap_or_else(|_| "2".into());
-        let status = std::process::Command::new("mpiexec")
-            .args(["-n", &ranks])
-            .arg(std::env::current_exe().expect("the bench's path"))
+        let ranks = std::env::var("DLP_BENCH_RANKS").map_or(2, |ranks| {
+            ranks.parse().expect("DLP_BENCH_RANKS is a number of ranks")
+        });
+        let launcher = launcher::Launcher::of_this_build();
+        let me = std::env::current_exe().expect("the bench's path");
+        eprintln!("{}, started by {}", launcher.library, launcher.program());
+        let status = launcher
+            .command(ranks, &me)
             .args(std::env::args().skip(1))
             .status()
             .expect("mpiexec starts (is MPI installed?)");

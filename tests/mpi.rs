@@ -11,10 +11,12 @@ mod common;
 
 #[cfg(feature = "mpi")]
 mod on_mpi {
+    use crate::common::launcher::Launcher;
     use crate::common::runner::{self, Check, Outcome, check, expect};
     use crate::common::{every_split, returns_early_on_rank_one};
     use std::path::{Path, PathBuf};
     use std::process::Command;
+    use std::sync::OnceLock;
     use std::time::Duration;
 
     use dlp::Split;
@@ -54,6 +56,17 @@ mod on_mpi {
             mine.push(key.clone());
         }
         dlp::gather(mine).map(|all| all.concat().len())
+    }
+
+    /// Whether this process runs dlp's claim server, the thread that serves the dynamic
+    /// splits of ranks on other nodes: seen from outside, by its thread's name.
+    fn claim_server_runs() -> bool {
+        let threads =
+            std::fs::read_dir("/proc/self/task").expect("Linux lists a process's threads");
+        threads.flatten().any(|thread| {
+            std::fs::read_to_string(thread.path().join("comm"))
+                .is_ok_and(|name| name.trim() == "dlp-claims")
+        })
     }
 
     pub fn child(scenario: &str) {
@@ -123,6 +136,9 @@ mod on_mpi {
                 if dlp::is_main() {
                     for line in lines {
                         println!("{line}");
+                    }
+                    if claim_server_runs() {
+                        println!("claims served by the main rank's process");
                     }
                 }
             }
@@ -272,13 +288,17 @@ mod on_mpi {
         };
     }
 
+    /// The launcher of the MPI this test links.
+    fn launcher() -> &'static Launcher {
+        static LAUNCHER: OnceLock<Launcher> = OnceLock::new();
+        LAUNCHER.get_or_init(Launcher::of_this_build)
+    }
+
     /// Runs `program` under `mpiexec -n ranks`, failing the check if it does not end in time.
     pub fn mpiexec(ranks: usize, program: &Path, env: &[(&str, &str)]) -> Outcome {
-        let mut command = Command::new("mpiexec");
+        let launcher = launcher();
+        let mut command = launcher.command(ranks, program);
         command
-            .arg("-n")
-            .arg(ranks.to_string())
-            .arg(program)
             .env_remove("DLP_THREADS")
             .env_remove("DLP_BACKEND")
             .env_remove("RUST_BACKTRACE")
@@ -287,7 +307,13 @@ mod on_mpi {
             Some((_, scenario)) => format!("scenario {scenario} on {ranks} MPI ranks"),
             None => format!("{} on {ranks} MPI ranks", program.display()),
         };
-        runner::run_child(&what, &mut command).expect("mpiexec starts (is MPI installed?)")
+        runner::run_child(&what, &mut command).unwrap_or_else(|error| {
+            panic!(
+                "{} does not start ({error}): is {} installed?",
+                launcher.program(),
+                launcher.library
+            )
+        })
     }
 
     pub fn example(name: &str) -> PathBuf {
@@ -356,6 +382,32 @@ mod on_mpi {
         checks
     }
 
+    /// The exactly-once scenario on `ranks` ranks, with `env`; `served` says whether the dynamic
+    /// splits must claim from the main rank's claim server (ranks on several nodes) or not.
+    fn exactly_once(ranks: usize, env: &[(&str, &str)], served: bool) -> Result<(), String> {
+        let mut env = env.to_vec();
+        env.push((runner::CHILD_VAR, "exactly-once"));
+        let outcome = mpiexec(ranks, &me(), &env);
+        let lines: Vec<&str> = outcome.stdout.lines().collect();
+        let splits_ok = lines.iter().filter(|line| line.ends_with(": ok")).count() == 28;
+        let scatter = scatter_line(ranks);
+        let total = ranks * (ranks + 1) / 2;
+        let claims_served = lines.contains(&"claims served by the main rank's process");
+        expect(
+            outcome.code == Some(0)
+                && splits_ok
+                && lines.contains(&scatter.as_str())
+                && lines.contains(&format!("all_reduce {total} broadcast seed").as_str())
+                && lines.contains(&"values of every size ok")
+                && lines.contains(&"map_ordered true")
+                && lines.contains(&"map_unordered true")
+                && claims_served == (served && ranks > 1),
+            "exit 0, 28 splits ok, and the lines of scatter, all_reduce, values of every size \
+             and maps; claims served by the main rank's process only across nodes",
+            &outcome,
+        )
+    }
+
     /// Runs this test binary's `scenario` under `mpiexec -n ranks`.
     fn scenario(ranks: usize, scenario: &str) -> Outcome {
         mpiexec(ranks, &me(), &[(runner::CHILD_VAR, scenario)])
@@ -393,31 +445,29 @@ mod on_mpi {
                     format!(
                         "every split, collective and map processes every item once on {ranks} ranks"
                     ),
-                    move || {
-                        let outcome = scenario(ranks, "exactly-once");
-                        let lines: Vec<&str> = outcome.stdout.lines().collect();
-                        let splits_ok =
-                            lines.iter().filter(|line| line.ends_with(": ok")).count() == 28;
-                        let scatter = scatter_line(ranks);
-                        let total = ranks * (ranks + 1) / 2;
-                        expect(
-                            outcome.code == Some(0)
-                                && splits_ok
-                                && lines.contains(&scatter.as_str())
-                                && lines.contains(
-                                    &format!("all_reduce {total} broadcast seed").as_str(),
-                                )
-                                && lines.contains(&"values of every size ok")
-                                && lines.contains(&"map_ordered true")
-                                && lines.contains(&"map_unordered true"),
-                            "exit 0, 28 splits ok, and the lines of scatter, all_reduce, \
-                             values of every size and maps",
-                            &outcome,
-                        )
-                    },
+                    move || exactly_once(ranks, &[], false),
                 )
             })
             .collect();
+        // MPICH's MPIR_CVAR_NOLOCAL makes every process act as if it were on a node of its own:
+        // the dynamic splits claim from the main rank's process, by message.
+        if launcher().library.contains("MPICH") {
+            checks.extend([2, 3].map(|ranks| {
+                check(
+                    format!(
+                        "across nodes (MPIR_CVAR_NOLOCAL=1), every split, collective and map \
+                         processes every item once on {ranks} ranks"
+                    ),
+                    move || exactly_once(ranks, &[("MPIR_CVAR_NOLOCAL", "1")], true),
+                )
+            }));
+        } else {
+            println!(
+                "not checked: dynamic splits across nodes, emulated with MPICH's MPIR_CVAR_NOLOCAL; \
+                 {} has no such setting",
+                launcher().library
+            );
+        }
         checks.extend([
             check(
                 "a break on one rank hangs no split, and no item is processed twice",

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test crate uses its own subset
 
+#[cfg(feature = "mpi")]
+pub mod launcher;
 pub mod runner;
 
 use std::panic::resume_unwind;

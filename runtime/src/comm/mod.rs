@@ -98,10 +98,59 @@ pub(crate) trait Counter: Send + Sync {
     /// Sets the value to `new` if it is `current`; returns the value found either way.
     fn compare_exchange(&self, current: usize, new: usize) -> Result<usize, usize>;
 
+    /// Advances the value by `step.size(value)` in one atomic step; returns the value before.
+    /// A backend whose ranks reach the counter by message does it in one round trip.
+    fn advance(&self, step: Step) -> usize {
+        let mut at = self.load();
+        loop {
+            let size = step.size(at);
+            if size == 0 {
+                return at;
+            }
+            match self.compare_exchange(at, at + size) {
+                Ok(_) => return at,
+                Err(found) => at = found,
+            }
+        }
+    }
+
+    /// Adds `count`, when no rank needs the sum before [`Counter::settle`]: a backend whose
+    /// ranks reach the counter by message need not wait for a reply.
+    fn add(&self, count: usize) {
+        self.fetch_add(count);
+    }
+
     /// Returns once every process of the group has called it: every addition made before is
     /// then seen by [`Counter::load`]. Called once per process, when the process is done with
     /// the counter; at once for a counter within one process.
     fn settle(&self);
+}
+
+/// How far a claim advances a [`Counter`] at `value`: a share of what is left below `length`,
+/// `(length - value) / divisor` (rounded up with `round_up`), kept within `min..=max`; nothing
+/// once `value` has reached `length`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Step {
+    pub(crate) length: usize,
+    pub(crate) divisor: usize,
+    pub(crate) round_up: bool,
+    pub(crate) min: usize,
+    pub(crate) max: usize,
+}
+
+impl Step {
+    /// The size of the step from `value`.
+    pub(crate) fn size(&self, value: usize) -> usize {
+        let Some(left) = self.length.checked_sub(value).filter(|left| *left > 0) else {
+            return 0;
+        };
+        let share = if self.round_up {
+            left.div_ceil(self.divisor)
+        } else {
+            left / self.divisor
+        };
+        share.max(self.min).min(self.max)
+    }
 }
 
 /// A [`Counter`] in this process's memory, alone on its cache lines: every rank of a dynamic

@@ -89,12 +89,8 @@ impl SplitWatch {
     /// `items` more are finished on this rank.
     fn count(&self, items: usize) {
         match (&self.finished, &self.bar) {
-            (Some(finished), bar) => {
-                let before = finished.counter.fetch_add(items);
-                if let Some(bar) = bar {
-                    bar.set(before + items);
-                }
-            }
+            (Some(finished), Some(bar)) => bar.set(finished.counter.fetch_add(items) + items),
+            (Some(finished), None) => finished.counter.add(items),
             (None, Some(bar)) => bar.advance(items),
             (None, None) => {}
         }

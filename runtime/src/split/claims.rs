@@ -3,7 +3,7 @@
 use std::ops::Range;
 
 use super::plan::Want;
-use crate::comm::Counter;
+use crate::comm::{Counter, Step};
 
 /// The largest chunk handed out at once. Claims past the end of an iterable of unknown length
 /// still advance the counter, so it must never come near wrapping around.
@@ -40,29 +40,36 @@ impl Claims {
     /// Claims the next chunk, or `None` once every index of a known length is claimed. With an
     /// unknown length the chunk may lie past the end: the rank finds that out from its iterator.
     pub(crate) fn claim(&self, want: Want, ranks: usize) -> Option<Range<usize>> {
-        match (want, self.length) {
+        let (step, length) = match (want, self.length) {
             (Want::Exactly(wanted), _)
-            | (Want::About(wanted) | Want::Share { min: wanted, .. }, None) => self.take(wanted),
-            (Want::About(wanted), Some(length)) => {
-                // Never take more than a 1/(2 ranks) share of what is left, so the last chunks
-                // shrink and the ranks finish together. A stale read only makes this less exact.
-                let left = length.saturating_sub(self.next.load());
-                self.take(wanted.min((left / (2 * ranks)).max(1)))
+            | (Want::About(wanted) | Want::Share { min: wanted, .. }, None) => {
+                return self.take(wanted);
             }
-            (Want::Share { min, divisor }, Some(length)) => {
-                let mut start = self.next.load();
-                loop {
-                    if start >= length {
-                        return None;
-                    }
-                    let wanted = (length - start).div_ceil(divisor).max(min).min(MAX_CHUNK);
-                    match self.next.compare_exchange(start, start + wanted) {
-                        Ok(_) => return Some(start..(start + wanted).min(length)),
-                        Err(current) => start = current,
-                    }
-                }
-            }
-        }
+            // Never more than a 1/(2 ranks) share of what is left, so the last chunks shrink and
+            // the ranks finish together.
+            (Want::About(wanted), Some(length)) => (
+                Step {
+                    length,
+                    divisor: 2 * ranks,
+                    round_up: false,
+                    min: 1,
+                    max: wanted.clamp(1, MAX_CHUNK),
+                },
+                length,
+            ),
+            (Want::Share { min, divisor }, Some(length)) => (
+                Step {
+                    length,
+                    divisor,
+                    round_up: true,
+                    min: min.min(MAX_CHUNK),
+                    max: MAX_CHUNK,
+                },
+                length,
+            ),
+        };
+        let start = self.next.advance(step);
+        (start < length).then(|| start..(start + step.size(start)).min(length))
     }
 
     fn take(&self, wanted: usize) -> Option<Range<usize>> {

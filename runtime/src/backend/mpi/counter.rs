@@ -37,10 +37,10 @@ pub(crate) struct RemoteCounter {
 }
 
 impl RemoteCounter {
-    /// Creates the counter, at 0; a collective call of every rank of `comm`.
-    pub(crate) fn new(comm: &Arc<SimpleCommunicator>) -> Self {
+    /// Creates the counter, at 0; a collective call of every rank of `comm`, whose ranks are
+    /// all on one node if `one_node`.
+    pub(crate) fn new(comm: &Arc<SimpleCommunicator>, one_node: bool) -> Self {
         let holder = comm.rank() == HOLDER;
-        let one_node = comm.split_shared(0).size() == comm.size();
         let (window, base) = allocate(comm, holder, one_node);
         // SAFETY: `window` was just allocated over `comm`, with 8 bytes at `base` on the
         // holder; the holder sets the counter to 0 before the barrier below, and no rank touches
@@ -196,8 +196,8 @@ unsafe fn holder_address(window: ffi::MPI_Win) -> *mut u64 {
 }
 
 // SAFETY: the window and communicator handles are plain MPI handles, and MPI is initialized for
-// calls from any thread, one at a time (`Threading::Serialized`): a process of the MPI backend
-// is one rank, and its splits run on that rank's thread. The shared counter is an atomic in
+// calls from any thread (`Threading::Multiple`, or at least one at a time): a process of the MPI
+// backend is one rank, and its splits run on that rank's thread. The shared counter is an atomic in
 // memory that stays mapped until the window is freed in `drop`.
 unsafe impl Send for RemoteCounter {}
 // SAFETY: as above; `fetch_add` and `compare_exchange` on the shared counter are atomic.

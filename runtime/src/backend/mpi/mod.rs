@@ -10,12 +10,13 @@ mod agree;
 mod collectives;
 mod counter;
 mod map;
+mod served;
 mod waits;
 
 use std::io::Write;
 use std::rc::Rc;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Once};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use mpi::collective::CommunicatorCollectives;
@@ -30,6 +31,7 @@ use crate::ranks::Ranks;
 use crate::status::RankStatus;
 use counter::RemoteCounter;
 use map::MpiResults;
+use served::{ClaimServer, ServedCounter};
 
 /// This process's rank in the world of MPI processes.
 struct MpiRank {
@@ -41,6 +43,20 @@ struct MpiRank {
     workers: Option<Arc<SimpleCommunicator>>,
     rank: usize,
     size: usize,
+    /// How the ranks claim the chunks of dynamic splits.
+    claims: ClaimsBy,
+}
+
+/// How the ranks of a world reach the counters of dynamic splits.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ClaimsBy {
+    /// Every rank on one node: a counter in memory they share, one atomic instruction a claim.
+    SharedMemory,
+    /// Across nodes: a request to the claim server of the main rank's process.
+    Server,
+    /// Across nodes, where MPI cannot serve claims from a thread of its own: MPI's one-sided
+    /// atomics, which wait for the main rank to enter MPI.
+    OneSided,
 }
 
 impl MpiRank {
@@ -83,7 +99,12 @@ impl Comm for MpiRank {
     }
 
     fn counter(&self, ranks: Ranks) -> Box<dyn Counter> {
-        Box::new(RemoteCounter::new(self.group(ranks)))
+        let group = self.group(ranks);
+        match self.claims {
+            ClaimsBy::SharedMemory => Box::new(RemoteCounter::new(group, true)),
+            ClaimsBy::Server => Box::new(ServedCounter::new(group)),
+            ClaimsBy::OneSided => Box::new(RemoteCounter::new(group, false)),
+        }
     }
 
     fn results(&self, call: &Call) -> Box<dyn ResultChannel> {
@@ -101,19 +122,26 @@ impl Comm for MpiRank {
 }
 
 static INIT: Once = Once::new();
+/// Whether MPI lets several threads of a process call it at once, as the claim server needs.
+static THREAD_MULTIPLE: AtomicBool = AtomicBool::new(false);
 
 /// Initializes MPI once per process, and finalizes it when the process exits.
 fn initialize() {
     INIT.call_once(|| {
-        let Some((universe, _threading)) =
-            mpi::initialize_with_threading(mpi::Threading::Serialized)
+        let Some((universe, threading)) = mpi::initialize_with_threading(mpi::Threading::Multiple)
         else {
-            return; // initialized by the program itself; it finalizes too
+            // Initialized by the program itself, which finalizes it too.
+            let threading = mpi::environment::threading_support();
+            THREAD_MULTIPLE.store(threading == mpi::Threading::Multiple, Ordering::Relaxed);
+            return;
         };
+        THREAD_MULTIPLE.store(threading == mpi::Threading::Multiple, Ordering::Relaxed);
         // The world lives as long as the process: finalize at exit, after `main` returns.
         std::mem::forget(universe);
         extern "C" fn finalize() {
-            // SAFETY: MPI was initialized above and is finalized once, at exit.
+            ClaimServer::stop_if_started();
+            // SAFETY: MPI was initialized above and is finalized once, at exit, after the claim
+            // server's thread, the only other thread that calls MPI, has ended.
             unsafe {
                 mpi::ffi::MPI_Finalize();
             }
@@ -283,11 +311,29 @@ fn world() -> MpiRank {
     });
     // Every process starts its clock after this, once the others arrived, so that the
     // timelines of all ranks share one origin.
+    let claims = claims_by(&comm);
     comm.barrier();
     MpiRank {
         rank: rank as usize,
         size: comm.size() as usize,
         comm: Arc::new(comm),
         workers: workers.map(Arc::new),
+        claims,
     }
+}
+
+/// How this job's ranks claim chunks: found by the first world, a collective call of every
+/// process, and the same for every later one (processes do not move between nodes).
+fn claims_by(comm: &SimpleCommunicator) -> ClaimsBy {
+    static FOUND: OnceLock<ClaimsBy> = OnceLock::new();
+    *FOUND.get_or_init(|| {
+        if comm.split_shared(0).size() == comm.size() {
+            ClaimsBy::SharedMemory
+        } else if THREAD_MULTIPLE.load(Ordering::Relaxed) {
+            ClaimServer::of_process();
+            ClaimsBy::Server
+        } else {
+            ClaimsBy::OneSided
+        }
+    })
 }

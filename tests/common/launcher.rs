@@ -1,0 +1,70 @@
+//! The launcher of the MPI that this build links, for the tests and benchmarks that start MPI
+//! jobs.
+//!
+//! Debian installs MPICH and Open MPI side by side and points the plain `mpiexec` at one of
+//! them, which need not be the one the `mpi` crate was built against (it follows
+//! `MPI_PKG_CONFIG`, then `mpicc`); a job started by the other MPI's launcher runs every process
+//! as a world of its own. `DLP_MPIEXEC` names another launcher.
+
+use std::path::Path;
+use std::process::Command;
+
+/// How to start a job of this build's MPI.
+pub struct Launcher {
+    program: String,
+    /// Which MPI this build links, as `MPI_Get_library_version` names it.
+    pub library: String,
+    open_mpi: bool,
+}
+
+impl Launcher {
+    /// The launcher of the MPI that this build links.
+    pub fn of_this_build() -> Self {
+        // MPI_Get_library_version is one of the few calls allowed before MPI_Init.
+        let library = mpi::environment::library_version().unwrap_or_default();
+        let library = library
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let open_mpi = library.contains("Open MPI");
+        let program = std::env::var("DLP_MPIEXEC").unwrap_or_else(|_| {
+            let own = if open_mpi {
+                "mpirun.openmpi"
+            } else {
+                "mpiexec.mpich"
+            };
+            let on_path = |name: &str| {
+                std::env::var_os("PATH").is_some_and(|path| {
+                    std::env::split_paths(&path).any(|dir| dir.join(name).is_file())
+                })
+            };
+            if on_path(own) { own } else { "mpiexec" }.to_string()
+        });
+        Launcher {
+            program,
+            library,
+            open_mpi,
+        }
+    }
+
+    /// The command that runs `program` as `ranks` processes.
+    pub fn command(&self, ranks: usize, program: &Path) -> Command {
+        let mut command = Command::new(&self.program);
+        if self.open_mpi {
+            // The tests start more processes than this machine has cores; Open MPI refuses that
+            // unless asked, and refuses to run as root (a CI container) unless told twice.
+            command.arg("--oversubscribe");
+            command.env("OMPI_ALLOW_RUN_AS_ROOT", "1");
+            command.env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        }
+        command.arg("-n").arg(ranks.to_string()).arg(program);
+        command
+    }
+
+    /// The launcher's name, for messages.
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+}
