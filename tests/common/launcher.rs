@@ -22,12 +22,10 @@ impl Launcher {
     pub fn of_this_build() -> Self {
         // MPI_Get_library_version is one of the few calls allowed before MPI_Init.
         let library = mpi::environment::library_version().unwrap_or_default();
-        let library = library
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
+        // The first line, up to its first comma: "MPICH Version: 4.0.2", "Open MPI v4.1.4".
+        let first_line = library.lines().next().unwrap_or_default();
+        let name = first_line.split(',').next().unwrap_or_default();
+        let library = name.split_whitespace().collect::<Vec<_>>().join(" ");
         let open_mpi = library.contains("Open MPI");
         let program = std::env::var("DLP_MPIEXEC").unwrap_or_else(|_| {
             let own = if open_mpi {
@@ -54,8 +52,10 @@ impl Launcher {
         let mut command = Command::new(&self.program);
         if self.open_mpi {
             // The tests start more processes than this machine has cores; Open MPI refuses that
-            // unless asked, and refuses to run as root (a CI container) unless told twice.
-            command.arg("--oversubscribe");
+            // unless asked, and refuses to run as root (a CI container) unless told twice. Its
+            // launcher prints banners of its own when a job aborts or a process exits non-zero,
+            // which no process can silence: `--quiet` does, as the README tells users.
+            command.args(["--oversubscribe", "--quiet"]);
             command.env("OMPI_ALLOW_RUN_AS_ROOT", "1");
             command.env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
         }

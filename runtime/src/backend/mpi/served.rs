@@ -167,7 +167,7 @@ const NOT_OPEN: [u64; 2] = [0, 1];
 /// and thread.
 pub(crate) struct ClaimServer {
     /// A duplicate of `MPI_COMM_WORLD` for claims alone, shared with the server's thread.
-    comm: Arc<SimpleCommunicator>,
+    comm: Arc<ThreadedComm>,
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -175,12 +175,31 @@ pub(crate) struct ClaimServer {
 
 static SERVER_OF_PROCESS: OnceLock<ClaimServer> = OnceLock::new();
 
+/// A communicator that several threads of this process use at once.
+struct ThreadedComm(SimpleCommunicator);
+
+impl std::ops::Deref for ThreadedComm {
+    type Target = SimpleCommunicator;
+
+    fn deref(&self) -> &SimpleCommunicator {
+        &self.0
+    }
+}
+
+// SAFETY: a claim server exists only where MPI was initialized with MPI_THREAD_MULTIPLE (see
+// `claims_by` of the backend), under which any thread may call MPI at any time, on any
+// communicator. The handle itself is written once, when the communicator is made, and never
+// freed: the server lives as long as the process.
+unsafe impl Send for ThreadedComm {}
+// SAFETY: as above.
+unsafe impl Sync for ThreadedComm {}
+
 impl ClaimServer {
     /// The server of this process, started by the first world that spans several nodes: a
     /// collective call of every process of the job the first time.
     pub(crate) fn of_process() -> &'static ClaimServer {
         SERVER_OF_PROCESS.get_or_init(|| {
-            let comm = Arc::new(SimpleCommunicator::world().duplicate());
+            let comm = Arc::new(ThreadedComm(SimpleCommunicator::world().duplicate()));
             let counters = Arc::new(Counters::default());
             let stop = Arc::new(AtomicBool::new(false));
             let thread = (comm.rank() == SERVER).then(|| {
@@ -339,6 +358,13 @@ pub(crate) struct ServedCounter {
     /// The counter itself, in the main rank's process.
     local: Option<Arc<AtomicU64>>,
 }
+
+// SAFETY: the group's handle is a plain MPI handle, used only by the rank that claims from the
+// counter, and MPI is initialized for calls from any thread (MPI_THREAD_MULTIPLE, which the claim
+// server needs); the rest is atomics and `Arc`s of them.
+unsafe impl Send for ServedCounter {}
+// SAFETY: as above.
+unsafe impl Sync for ServedCounter {}
 
 impl ServedCounter {
     /// Opens a counter at 0; a collective call of every rank of `group`.
