@@ -270,6 +270,16 @@ mod on_mpi {
                 }
                 dlp::barrier();
             }),
+            "slow-bar" => dlp::run(|| {
+                // 0.4 s on two ranks: the bar appears after 0.2 s.
+                let count = dlp::Split::managed()
+                    .chunk(1)
+                    .progress()
+                    .over(0..400u32)
+                    .inspect(|_| std::thread::sleep(Duration::from_millis(2)))
+                    .count();
+                assert_eq!(dlp::all_reduce(count, |a, b| a + b), 400);
+            }),
             "watched" => dlp::run(|| {
                 let first = dlp::split_round_robin(0..1000u32).count();
                 let second = dlp::Split::managed()
@@ -653,6 +663,10 @@ mod on_mpi {
                 "DLP_REPORT and DLP_TRACE over MPI: the main rank reports every rank's items",
                 report_and_trace,
             ),
+            check(
+                "DLP_PROGRESS=always draws the bar under mpiexec, auto does not",
+                progress_under_mpiexec,
+            ),
             check("iterables of different lengths are an error", || {
                 let outcome = scenario(3, "mismatch");
                 expect(
@@ -666,6 +680,27 @@ mod on_mpi {
             }),
         ]);
         checks
+    }
+
+    /// DLP_PROGRESS=always: the main rank draws the bar on its stderr, a pipe to mpiexec, which
+    /// forwards it; auto draws none there.
+    fn progress_under_mpiexec() -> Result<(), String> {
+        let always = mpiexec(
+            2,
+            &me(),
+            &[(runner::CHILD_VAR, "slow-bar"), ("DLP_PROGRESS", "always")],
+        );
+        expect(
+            always.code == Some(0) && always.stderr.contains("400/400 items"),
+            "exit 0 and the bar at 400/400 items on stderr",
+            &always,
+        )?;
+        let auto = mpiexec(2, &me(), &[(runner::CHILD_VAR, "slow-bar")]);
+        expect(
+            auto.code == Some(0) && !auto.stderr.contains("items"),
+            "exit 0 and no bar",
+            &auto,
+        )
     }
 
     fn report_and_trace() -> Result<(), String> {

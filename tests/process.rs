@@ -60,6 +60,23 @@ fn child(scenario: &str) {
             });
             println!("{counts:?}");
         }
+        "printing" => {
+            // Lines printed while a progress bar is drawn (0.5 s on two ranks; the bar appears
+            // after 0.2 s).
+            dlp::run(|| {
+                dlp::Split::managed()
+                    .chunk(1)
+                    .progress()
+                    .over(0..500u32)
+                    .for_each(|item| {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        if item % 20 == 0 {
+                            println!("line {item}");
+                        }
+                    });
+            });
+            println!("done");
+        }
         "outside" => println!("{} {} {}", dlp::rank(), dlp::size(), dlp::is_main()),
         "early-error" => {
             if let Err(error) = returns_early_on_rank_one() {
@@ -123,8 +140,33 @@ fn run_scenario(scenario: &str, env: &[(&str, &str)]) -> Outcome {
         .env_remove("DLP_REPORT")
         .env_remove("DLP_TRACE")
         .env_remove("DLP_TIMEOUT")
+        .env_remove("DLP_PROGRESS")
         .envs(env.iter().copied());
     runner::run_child(&format!("scenario {scenario}"), &mut command).expect("the child starts")
+}
+
+/// Runs `scenario` on a pseudo-terminal, as a user's shell would, with `env`: what the terminal
+/// shows is `script`'s stdout. `None`, with a note, where there is no `script`.
+fn on_terminal(scenario: &str, env: &[(&str, &str)]) -> Option<Outcome> {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut command = Command::new("script");
+    command
+        .args([
+            "-qec",
+            &format!("{} {scenario}", exe.display()),
+            "/dev/null",
+        ])
+        .env(runner::CHILD_VAR, scenario)
+        .env_remove("DLP_REPORT")
+        .env_remove("DLP_TRACE")
+        .env_remove("DLP_PROGRESS")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    let outcome = runner::run_child(&format!("scenario {scenario} on a terminal"), &mut command);
+    if outcome.is_err() {
+        println!("    (no `script` here to give the child a terminal; skipped that part)");
+    }
+    outcome.ok()
 }
 
 /// The checks that run on every build.
@@ -329,22 +371,7 @@ fn checks() -> Vec<Check> {
                 if !quiet.stderr.is_empty() {
                     return Err(format!("stderr is not a terminal, yet: {}", quiet.stderr));
                 }
-                // `script` runs the child on a pseudo-terminal, as a user's shell would.
-                let exe = std::env::current_exe().unwrap();
-                let mut on_terminal = Command::new("script");
-                on_terminal
-                    .args(["-qec", &format!("{} watched", exe.display()), "/dev/null"])
-                    .env(runner::CHILD_VAR, "watched")
-                    .env("DLP_THREADS", "2")
-                    .env_remove("DLP_REPORT")
-                    .env_remove("DLP_TRACE")
-                    .stdin(Stdio::null());
-                let Ok(drawn) =
-                    runner::run_child("scenario watched on a terminal", &mut on_terminal)
-                else {
-                    println!(
-                        "    (no `script` here to give the child a terminal; skipped that half)"
-                    );
+                let Some(drawn) = on_terminal("watched", &[("DLP_THREADS", "2")]) else {
                     return Ok(());
                 };
                 // `script` copies the terminal, bar included, to its stdout.
@@ -354,6 +381,68 @@ fn checks() -> Vec<Check> {
                         && drawn.stdout.contains("1000/1000 items"),
                     "the bar, named after its split, at 1000/1000 items",
                     &drawn,
+                )
+            },
+        ),
+        check(
+            "lines printed while a bar is drawn start lines of their own, none lost",
+            || {
+                let Some(drawn) = on_terminal("printing", &[("DLP_THREADS", "2")]) else {
+                    return Ok(());
+                };
+                let screen = &drawn.stdout;
+                // Each line is at the start of a line of the screen: after a newline, a carriage
+                // return, or the bar's "clear line" (ESC [2K), never after the bar's text.
+                let own_line = |at: usize| {
+                    at == 0 || matches!(screen.as_bytes()[at - 1], b'\n' | b'\r' | b'K')
+                };
+                let every_line_once = (0..500).step_by(20).all(|item| {
+                    let line = format!("line {item}\r\n");
+                    let found: Vec<usize> = screen.match_indices(&line).map(|(at, _)| at).collect();
+                    found.len() == 1 && own_line(found[0])
+                });
+                expect(
+                    drawn.code == Some(0)
+                        && screen.contains("items/s")
+                        && every_line_once
+                        && screen.contains("done"),
+                    "the bar drawn, and each of the 25 lines once, at the start of a line",
+                    &drawn,
+                )
+            },
+        ),
+        check(
+            "DLP_PROGRESS=always draws a bar where stderr is a pipe, never draws none on a terminal",
+            || {
+                let piped = run_scenario(
+                    "watched",
+                    &[("DLP_THREADS", "2"), ("DLP_PROGRESS", "always")],
+                );
+                expect(
+                    piped.code == Some(0) && piped.stderr.contains("1000/1000 items"),
+                    "the bar on stderr, a pipe, at 1000/1000 items",
+                    &piped,
+                )?;
+                let Some(never) = on_terminal(
+                    "watched",
+                    &[("DLP_THREADS", "2"), ("DLP_PROGRESS", "never")],
+                ) else {
+                    return Ok(());
+                };
+                expect(
+                    never.code == Some(0) && !never.stdout.contains("items"),
+                    "no bar on the terminal",
+                    &never,
+                )?;
+                let bad = run_scenario("sum", &[("DLP_PROGRESS", "sometimes")]);
+                expect(
+                    bad.code == Some(2)
+                        && bad.stderr.starts_with(
+                            "dlp: DLP_PROGRESS=\"sometimes\" is not auto, always or never",
+                        )
+                        && bad.stderr.lines().count() == 1,
+                    "exit 2 and one line naming DLP_PROGRESS",
+                    &bad,
                 )
             },
         ),

@@ -1,5 +1,6 @@
 //! Every variable of the environment that dlp reads, in one place and without side effects:
-//! `DLP_BACKEND`, `DLP_THREADS`, `DLP_REPORT`, `DLP_TRACE`, and the MPI launchers' variables.
+//! `DLP_BACKEND`, `DLP_THREADS`, `DLP_REPORT`, `DLP_TRACE`, `DLP_TIMEOUT`, `DLP_PROGRESS`, and
+//! the MPI launchers' variables.
 //! Nothing here starts MPI: the size of an MPI world is what the launcher says it started.
 
 use std::fmt;
@@ -56,6 +57,39 @@ fn duration(value: &str) -> Option<Option<Duration>> {
 /// Whether this build has the MPI backend.
 const MPI_BUILT: bool = cfg!(feature = "mpi");
 
+/// Where the progress bars of the splits that ask for one are drawn: `DLP_PROGRESS`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// On stderr where it is a terminal (the default).
+    #[default]
+    Auto,
+    /// On stderr whatever it is: under `mpiexec`, whose processes write to pipes that it
+    /// forwards to the terminal it was started from.
+    Always,
+    /// Nowhere.
+    Never,
+}
+
+impl Progress {
+    fn from_value(value: Option<&str>) -> Result<Progress, ConfigError> {
+        match value.map(str::trim) {
+            None | Some("" | "auto") => Ok(Progress::Auto),
+            Some("always" | "1" | "yes" | "on") => Ok(Progress::Always),
+            Some("never" | "0" | "no" | "off") => Ok(Progress::Never),
+            Some(other) => Err(ConfigError::BadProgress(other.to_owned())),
+        }
+    }
+
+    /// What `DLP_PROGRESS` asks of this process; a bad value has stopped the world already.
+    pub(crate) fn of_process() -> Progress {
+        static FOUND: OnceLock<Progress> = OnceLock::new();
+        *FOUND.get_or_init(|| {
+            let value = std::env::var("DLP_PROGRESS").ok();
+            Progress::from_value(value.as_deref()).unwrap_or_default()
+        })
+    }
+}
+
 /// A world's backend, size, and what to watch, as read from the environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Config {
@@ -91,6 +125,7 @@ impl Watch {
         let trace = var("DLP_TRACE")
             .filter(|path| !path.trim().is_empty())
             .map(PathBuf::from);
+        Progress::from_value(var("DLP_PROGRESS").as_deref())?;
         let timeout = match var("DLP_TIMEOUT") {
             None => None,
             Some(value) => duration(&value).ok_or(ConfigError::BadTimeout(value))?,
@@ -134,6 +169,8 @@ pub enum ConfigError {
     BadReport(String),
     /// `DLP_TIMEOUT` is not a duration.
     BadTimeout(String),
+    /// `DLP_PROGRESS` is not `auto`, `always` or `never`.
+    BadProgress(String),
     /// An MPI launcher (`mpiexec`, `srun`) started several processes, in a build without MPI
     /// support: each would run the whole program on its own.
     LaunchedByMpi {
@@ -168,6 +205,12 @@ impl fmt::Display for ConfigError {
                 f,
                 "DLP_REPORT={value:?} is not a yes or a no: use DLP_REPORT=1 to print a load report \
                  after each split, or 0 (or unset it) for none"
+            ),
+            ConfigError::BadProgress(value) => write!(
+                f,
+                "DLP_PROGRESS={value:?} is not auto, always or never: use DLP_PROGRESS=always to \
+                 draw progress bars on stderr even where it is not a terminal (under mpiexec), \
+                 never for none, or auto (or unset it) to draw them on a terminal only"
             ),
             ConfigError::LaunchedByMpi {
                 variable,
@@ -395,6 +438,25 @@ mod tests {
             "DLP_BACKEND=\"gpu\" is not a backend: use one of serial, \
             threads, mpi, or unset it to run on threads"
         );
+    }
+
+    #[test]
+    fn dlp_progress_is_auto_always_or_never() {
+        for (value, progress) in [
+            ("auto", Progress::Auto),
+            ("", Progress::Auto),
+            ("always", Progress::Always),
+            ("never", Progress::Never),
+            ("0", Progress::Never),
+        ] {
+            assert_eq!(Progress::from_value(Some(value)), Ok(progress));
+            assert!(config(&[("DLP_PROGRESS", value)]).is_ok());
+        }
+        let error = config(&[("DLP_PROGRESS", "sometimes")]).unwrap_err();
+        assert_eq!(error, ConfigError::BadProgress("sometimes".into()));
+        assert!(error.to_string().starts_with(
+            "DLP_PROGRESS=\"sometimes\" is not auto, always or never: use DLP_PROGRESS=always"
+        ));
     }
 
     #[test]

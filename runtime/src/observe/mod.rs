@@ -8,10 +8,12 @@
 //! - this module: the [`Observer`] of a world, which keeps what its ranks saw and, when the
 //!   world ends, brings what every process saw to the main rank;
 //! - `watch`: the accounting of one split, rank by rank;
-//! - `progress`: the progress bar;
+//! - `progress`: the progress bar, and `above_bar`: the program's stdout above it;
 //! - `report`: the load table of `DLP_REPORT`;
 //! - `trace`: the Chrome/Perfetto timeline of `DLP_TRACE`.
 
+#[cfg(unix)]
+mod above_bar;
 mod progress;
 mod report;
 mod trace;
@@ -21,6 +23,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub(crate) use watch::{RankWatch, SplitWatch};
+
+/// Where descriptors cannot be rearranged, stdout stays where it is.
+#[cfg(not(unix))]
+mod above_bar {
+    pub(super) fn take_for(_bar: &indicatif::ProgressBar) -> bool {
+        false
+    }
+
+    pub(super) fn give_back() {}
+}
 
 use crate::config::Watch;
 use report::RankStats;

@@ -1,10 +1,15 @@
 //! The progress bar of a split: hidden until the split has run for a while, then drawn on
-//! stderr at most 20 times a second, and never when stderr is not a terminal.
+//! stderr at most 20 times a second; where stderr is not a terminal, only with
+//! `DLP_PROGRESS=always`.
 
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+use super::above_bar;
+use crate::config::Progress;
 
 /// How long a split runs before its progress bar appears, so that short loops print nothing.
 const BAR_DELAY: Duration = Duration::from_millis(200);
@@ -13,6 +18,8 @@ pub(super) struct Bar {
     bar: ProgressBar,
     started: Instant,
     shown: AtomicBool,
+    /// Whether this bar has the process's stdout, to write its lines above the bar.
+    has_stdout: AtomicBool,
 }
 
 impl Bar {
@@ -30,6 +37,7 @@ impl Bar {
             bar: hidden_bar(&prefix, length),
             started: Instant::now(),
             shown: AtomicBool::new(false),
+            has_stdout: AtomicBool::new(false),
         }
     }
 
@@ -47,6 +55,7 @@ impl Bar {
 
     /// Leaves the bar as it is, on a line of its own: finished, or abandoned after a failure.
     pub(super) fn end(&self, failed: bool) {
+        self.give_back_stdout();
         if failed {
             self.bar.abandon();
         } else {
@@ -58,13 +67,45 @@ impl Bar {
         }
     }
 
+    /// Lines printed from now on go below the bar.
+    fn give_back_stdout(&self) {
+        if self.has_stdout.swap(false, Ordering::AcqRel) {
+            above_bar::give_back();
+        }
+    }
+
     fn show_when_due(&self) {
         if !self.shown.load(Ordering::Relaxed)
             && self.started.elapsed() >= BAR_DELAY
             && !self.shown.swap(true, Ordering::AcqRel)
         {
-            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.bar.set_draw_target(draw_target());
+            // Where stdout and the bar share a screen, lines printed would land on the bar's.
+            let same_screen =
+                Progress::of_process() == Progress::Always || std::io::stdout().is_terminal();
+            if !self.bar.is_hidden() && same_screen && above_bar::take_for(&self.bar) {
+                self.has_stdout.store(true, Ordering::Release);
+            }
         }
+    }
+}
+
+/// Where `DLP_PROGRESS` draws a bar that is due: indicatif's stderr target hides itself where
+/// stderr is not a terminal; a terminal-like target over stderr does not.
+fn draw_target() -> ProgressDrawTarget {
+    const DRAWS_PER_SECOND: u8 = 20;
+    match Progress::of_process() {
+        Progress::Always => ProgressDrawTarget::term_like_with_hz(
+            Box::new(console::Term::buffered_stderr()),
+            DRAWS_PER_SECOND,
+        ),
+        Progress::Auto | Progress::Never => ProgressDrawTarget::stderr_with_hz(DRAWS_PER_SECOND),
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.give_back_stdout();
     }
 }
 

@@ -9,6 +9,7 @@ use super::progress::Bar;
 use super::report::{self, RankStats};
 use super::trace::Event;
 use crate::comm::Counter;
+use crate::config::Progress;
 
 /// What the ranks of one split in this process share to show its progress and report its load.
 pub(crate) struct SplitWatch {
@@ -40,6 +41,7 @@ impl SplitWatch {
         progress: bool,
         observer: Option<Arc<Observer>>,
     ) -> Option<SplitWatch> {
+        let progress = progress && Progress::of_process() != Progress::Never;
         if !progress && observer.is_none() {
             return None;
         }
