@@ -8,8 +8,9 @@
 //! - 20,000 `u64` results dealt round robin and gathered on rank 0: dlp's `split_round_robin` and
 //!   `gather` against a hand-written `MPI_Gatherv`;
 //! - the skew workload (40 tasks of 20 ms and 360 of 1 ms of CPU, shuffled): the makespan of
-//!   dlp's managed split and of the hand-written manager/worker against the ideal, total work /
-//!   ranks;
+//!   dlp's managed split, of `map_unordered` and of the hand-written manager/worker against the
+//!   ideal, total work / ranks. `MPIR_CVAR_NOLOCAL=1` (MPICH) runs it as if every process were
+//!   on a node of its own;
 //! - the cost of one call, over 2,000 calls in a row: `barrier`, `broadcast`, `gather` and
 //!   `all_reduce` of one `u64` against rsmpi's `barrier`, `broadcast_into`, `gather_into_root`
 //!   and `all_reduce_into`, and the start of a block split of two items, which hand-written code
@@ -268,6 +269,16 @@ fn main() {
                     for &task in Split::managed().over(&tasks) {
                         skew::burn_cpu(task);
                     }
+                }),
+            );
+            push(
+                "dlp map_unordered, skew",
+                timed(&world, || {
+                    let work = |task: Duration| {
+                        skew::burn_cpu(task);
+                        task
+                    };
+                    black_box(dlp::map_unordered(work, tasks.iter().copied()).count());
                 }),
             );
         }

@@ -306,7 +306,12 @@ mod on_mpi {
 
     /// Runs `program` under `mpiexec -n ranks`, failing the check if it does not end in time.
     pub fn mpiexec(ranks: usize, program: &Path, env: &[(&str, &str)]) -> Outcome {
-        let launcher = launcher();
+        launch(launcher(), ranks, program, env)
+    }
+
+    /// Runs `program` as `ranks` processes started by `launcher`, failing the check if it does
+    /// not end in time.
+    fn launch(launcher: &Launcher, ranks: usize, program: &Path, env: &[(&str, &str)]) -> Outcome {
         let mut command = launcher.command(ranks, program);
         command
             .env_remove("DLP_THREADS")
@@ -314,8 +319,17 @@ mod on_mpi {
             .env_remove("RUST_BACKTRACE")
             .envs(env.iter().copied());
         let what = match env.iter().find(|(name, _)| *name == runner::CHILD_VAR) {
-            Some((_, scenario)) => format!("scenario {scenario} on {ranks} MPI ranks"),
-            None => format!("{} on {ranks} MPI ranks", program.display()),
+            Some((_, scenario)) => {
+                format!(
+                    "scenario {scenario} on {ranks} ranks by {}",
+                    launcher.program()
+                )
+            }
+            None => format!(
+                "{} on {ranks} ranks by {}",
+                program.display(),
+                launcher.program()
+            ),
         };
         runner::run_child(&what, &mut command).unwrap_or_else(|error| {
             panic!(
@@ -356,6 +370,73 @@ mod on_mpi {
     pub fn checks() -> Vec<Check> {
         let mut checks = example_checks();
         checks.extend(scenario_checks());
+        checks.extend(slurm_checks());
+        checks
+    }
+
+    /// Under Slurm's `srun`, where a Slurm cluster answers (`.ci/run` starts one on its
+    /// machine): examples print what they print on threads, every item once, and a panic ends
+    /// the job with dlp's line.
+    fn slurm_checks() -> Vec<Check> {
+        static SLURM: OnceLock<Option<Launcher>> = OnceLock::new();
+        if SLURM.get_or_init(Launcher::slurm).is_none() {
+            println!(
+                "not checked: jobs started by Slurm's srun; no Slurm cluster answers sinfo here"
+            );
+            return Vec::new();
+        }
+        let srun = || {
+            SLURM
+                .get()
+                .and_then(Option::as_ref)
+                .expect("a Slurm cluster")
+        };
+        let mut checks = Vec::new();
+        for (name, ranks) in [("quickstart", 2), ("dlp_mpi_map_unordered", 3)] {
+            checks.push(check(
+                format!("under srun -n {ranks}, example {name} prints what it prints on threads"),
+                move || {
+                    let outcome = launch(srun(), ranks, &example(name), &[]);
+                    let expected = on_threads(name, ranks);
+                    expect(
+                        outcome.code == Some(0) && outcome.stdout == expected,
+                        &format!("exit 0 and the output on threads:\n{expected}"),
+                        &outcome,
+                    )
+                },
+            ));
+        }
+        checks.push(check(
+            "under srun -n 3, every split, collective and map processes every item once",
+            move || {
+                let env = [(runner::CHILD_VAR, "exactly-once")];
+                let outcome = launch(srun(), 3, &me(), &env);
+                let splits_ok = outcome
+                    .stdout
+                    .lines()
+                    .filter(|line| line.ends_with(": ok"))
+                    .count();
+                expect(
+                    outcome.code == Some(0) && splits_ok == 28,
+                    "exit 0 and 28 splits ok",
+                    &outcome,
+                )
+            },
+        ));
+        checks.push(check(
+            "under srun -n 3, a panic on one rank ends the job with dlp's line",
+            move || {
+                let outcome = launch(srun(), 3, &me(), &[(runner::CHILD_VAR, "panic")]);
+                expect(
+                    outcome.code != Some(0)
+                        && outcome.stderr.contains(
+                            "dlp: rank 2 panicked at item 5: broken example; stopping all 3 ranks",
+                        ),
+                    "a non-zero exit and dlp's line",
+                    &outcome,
+                )
+            },
+        ));
         checks
     }
 

@@ -4,7 +4,8 @@
 //! Debian installs MPICH and Open MPI side by side and points the plain `mpiexec` at one of
 //! them, which need not be the one the `mpi` crate was built against (it follows
 //! `MPI_PKG_CONFIG`, then `mpicc`); a job started by the other MPI's launcher runs every process
-//! as a world of its own. `DLP_MPIEXEC` names another launcher.
+//! as a world of its own. `DLP_MPIEXEC` names another launcher. Where a Slurm cluster answers,
+//! [`Launcher::slurm`] starts jobs with `srun` instead.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,6 +13,8 @@ use std::process::Command;
 /// How to start a job of this build's MPI.
 pub struct Launcher {
     program: String,
+    /// Whether the program is Slurm's `srun`.
+    srun: bool,
     /// Which MPI this build links, as `MPI_Get_library_version` names it.
     pub library: String,
     open_mpi: bool,
@@ -42,15 +45,35 @@ impl Launcher {
         });
         Launcher {
             program,
+            srun: false,
             library,
             open_mpi,
         }
     }
 
+    /// Slurm's `srun`, where a Slurm cluster with a partition up answers `sinfo`.
+    pub fn slurm() -> Option<Self> {
+        let sinfo = Command::new("sinfo")
+            .args(["--noheader", "--format=%a"])
+            .output()
+            .ok()?;
+        let up = sinfo.status.success() && String::from_utf8_lossy(&sinfo.stdout).contains("up");
+        up.then(|| Launcher {
+            program: "srun".into(),
+            srun: true,
+            ..Launcher::of_this_build()
+        })
+    }
+
     /// The command that runs `program` as `ranks` processes.
     pub fn command(&self, ranks: usize, program: &Path) -> Command {
         let mut command = Command::new(&self.program);
-        if self.open_mpi {
+        if self.srun {
+            // More tasks than the node's cores, and the PMI that each MPI speaks: MPICH's own
+            // PMI-2, Open MPI's PMIx.
+            let pmi = if self.open_mpi { "pmix" } else { "pmi2" };
+            command.args(["--overcommit", &format!("--mpi={pmi}")]);
+        } else if self.open_mpi {
             // The tests start more processes than this machine has cores; Open MPI refuses that
             // unless asked, and refuses to run as root (a CI container) unless told twice. Its
             // launcher prints banners of its own when a job aborts or a process exits non-zero,
