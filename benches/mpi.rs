@@ -16,6 +16,8 @@
 //!   and `all_reduce_into`, and the start of a block split of two items, which hand-written code
 //!   does without a call.
 
+// Shared with the MPI tests, which also start jobs with Slurm's srun; the bench does not.
+#[allow(dead_code)]
 #[path = "../tests/common/launcher.rs"]
 mod launcher;
 #[path = "../examples/workloads/skew.rs"]

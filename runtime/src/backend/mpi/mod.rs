@@ -122,7 +122,8 @@ impl Comm for MpiRank {
 }
 
 static INIT: Once = Once::new();
-/// Whether MPI lets several threads of a process call it at once, as the claim server needs.
+/// Whether MPI lets several threads of a process call it at once, as the claim server needs,
+/// and dlp finalizes it, after stopping the server.
 static THREAD_MULTIPLE: AtomicBool = AtomicBool::new(false);
 
 /// Initializes MPI once per process, and finalizes it when the process exits.
@@ -130,9 +131,8 @@ fn initialize() {
     INIT.call_once(|| {
         let Some((universe, threading)) = mpi::initialize_with_threading(mpi::Threading::Multiple)
         else {
-            // Initialized by the program itself, which finalizes it too.
-            let threading = mpi::environment::threading_support();
-            THREAD_MULTIPLE.store(threading == mpi::Threading::Multiple, Ordering::Relaxed);
+            // Initialized by the program itself, which finalizes it too, whenever it likes: no
+            // claim server, whose thread could still be calling MPI then.
             return;
         };
         THREAD_MULTIPLE.store(threading == mpi::Threading::Multiple, Ordering::Relaxed);
