@@ -473,6 +473,36 @@ mod on_mpi {
         checks
     }
 
+    /// The break scenario on 3 ranks, with `env`: every split ends, no item twice.
+    fn break_hangs_nothing(env: &[(&str, &str)]) -> Result<(), String> {
+        let outcome = mpiexec(3, &me(), &[env, &[(runner::CHILD_VAR, "break")]].concat());
+        expect(
+            outcome.code == Some(0)
+                && outcome.stdout.lines().count() == 14
+                && outcome
+                    .stdout
+                    .lines()
+                    .all(|line| line.ends_with("no duplicates true")),
+            "exit 0 and 14 lines of no duplicates",
+            &outcome,
+        )
+    }
+
+    /// The early-return scenario on 3 ranks, with `env`.
+    fn early_return_hangs_nothing(env: &[(&str, &str)]) -> Result<(), String> {
+        let outcome = mpiexec(
+            3,
+            &me(),
+            &[env, &[(runner::CHILD_VAR, "early-return")]].concat(),
+        );
+        expect(
+            outcome.code == Some(0)
+                && outcome.stdout == "rank 1 returned early in every split: true\n",
+            "exit 0, rank 1 returned early in every split",
+            &outcome,
+        )
+    }
+
     /// The exactly-once scenario on `ranks` ranks, with `env`; `served` says whether the dynamic
     /// splits must claim from the main rank's claim server (ranks on several nodes) or not.
     fn exactly_once(ranks: usize, env: &[(&str, &str)], served: bool) -> Result<(), String> {
@@ -552,6 +582,18 @@ mod on_mpi {
                     move || exactly_once(ranks, &[("MPIR_CVAR_NOLOCAL", "1")], true),
                 )
             }));
+            checks.extend([
+                check(
+                    "across nodes (MPIR_CVAR_NOLOCAL=1), a break on one rank hangs no split, and \
+                     no item is processed twice",
+                    || break_hangs_nothing(&[("MPIR_CVAR_NOLOCAL", "1")]),
+                ),
+                check(
+                    "across nodes (MPIR_CVAR_NOLOCAL=1), an early return from a split hangs \
+                     nothing",
+                    || early_return_hangs_nothing(&[("MPIR_CVAR_NOLOCAL", "1")]),
+                ),
+            ]);
         } else {
             println!(
                 "not checked: dynamic splits across nodes, emulated with MPICH's MPIR_CVAR_NOLOCAL; \
@@ -562,19 +604,7 @@ mod on_mpi {
         checks.extend([
             check(
                 "a break on one rank hangs no split, and no item is processed twice",
-                || {
-                    let outcome = scenario(3, "break");
-                    expect(
-                        outcome.code == Some(0)
-                            && outcome.stdout.lines().count() == 14
-                            && outcome
-                                .stdout
-                                .lines()
-                                .all(|line| line.ends_with("no duplicates true")),
-                        "exit 0 and 14 lines of no duplicates",
-                        &outcome,
-                    )
-                },
+                || break_hangs_nothing(&[]),
             ),
             check("a split's iterator outliving its world still works", || {
                 let outcome = scenario(2, "share-outlives-world");
@@ -590,13 +620,7 @@ mod on_mpi {
                 )
             }),
             check("an early return from a split hangs nothing", || {
-                let outcome = scenario(3, "early-return");
-                expect(
-                    outcome.code == Some(0)
-                        && outcome.stdout == "rank 1 returned early in every split: true\n",
-                    "exit 0, rank 1 returned early in every split",
-                    &outcome,
-                )
+                early_return_hangs_nothing(&[])
             }),
             check(
                 "a panic on one rank ends the job with dlp's line last, and no MPI noise",
