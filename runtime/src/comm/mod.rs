@@ -13,6 +13,7 @@ mod call;
 mod codec;
 
 use std::any::Any;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -98,17 +99,22 @@ pub(crate) trait Counter: Send + Sync {
     /// Sets the value to `new` if it is `current`; returns the value found either way.
     fn compare_exchange(&self, current: usize, new: usize) -> Result<usize, usize>;
 
-    /// Advances the value by `step.size(value)` in one atomic step; returns the value before.
-    /// A backend whose ranks reach the counter by message does it in one round trip.
-    fn advance(&self, step: Step) -> usize {
+    /// Claims the next `step.size(value)` indices in one atomic step; returns them, none once
+    /// `value` has reached `step.length`. A backend whose ranks reach the counter by message
+    /// does it in one round trip, and may claim the next chunk ahead while this one runs.
+    fn advance(&self, step: Step) -> Range<usize> {
+        if let Some(size) = step.fixed() {
+            let start = self.fetch_add(size);
+            return start.min(step.length)..(start + size).min(step.length);
+        }
         let mut at = self.load();
         loop {
             let size = step.size(at);
             if size == 0 {
-                return at;
+                return at..at;
             }
             match self.compare_exchange(at, at + size) {
-                Ok(_) => return at,
+                Ok(_) => return at..at + size,
                 Err(found) => at = found,
             }
         }
@@ -127,8 +133,8 @@ pub(crate) trait Counter: Send + Sync {
 }
 
 /// How far a claim advances a [`Counter`] at `value`: a share of what is left below `length`,
-/// `(length - value) / divisor` (rounded up with `round_up`), kept within `min..=max`; nothing
-/// once `value` has reached `length`.
+/// `(length - value) / divisor` (rounded up with `round_up`), kept within `min..=max` and
+/// what is left; nothing once `value` has reached `length`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Step {
     pub(crate) length: usize,
@@ -139,6 +145,12 @@ pub(crate) struct Step {
 }
 
 impl Step {
+    /// The size of every step, where it does not depend on the value: then one addition takes
+    /// it, however many ranks add at once (past the end, what it claims is empty).
+    pub(crate) fn fixed(&self) -> Option<usize> {
+        (self.min == self.max).then_some(self.max)
+    }
+
     /// The size of the step from `value`.
     pub(crate) fn size(&self, value: usize) -> usize {
         let Some(left) = self.length.checked_sub(value).filter(|left| *left > 0) else {
@@ -149,7 +161,7 @@ impl Step {
         } else {
             left / self.divisor
         };
-        share.max(self.min).min(self.max)
+        share.max(self.min).min(self.max).min(left)
     }
 }
 

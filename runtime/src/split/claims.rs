@@ -40,36 +40,39 @@ impl Claims {
     /// Claims the next chunk, or `None` once every index of a known length is claimed. With an
     /// unknown length the chunk may lie past the end: the rank finds that out from its iterator.
     pub(crate) fn claim(&self, want: Want, ranks: usize) -> Option<Range<usize>> {
-        let (step, length) = match (want, self.length) {
-            (Want::Exactly(wanted), _)
-            | (Want::About(wanted) | Want::Share { min: wanted, .. }, None) => {
+        let step = match (want, self.length) {
+            (
+                Want::Exactly(wanted) | Want::About(wanted) | Want::Share { min: wanted, .. },
+                None,
+            ) => {
                 return self.take(wanted);
             }
+            (Want::Exactly(wanted), Some(length)) => Step {
+                length,
+                divisor: 1,
+                round_up: false,
+                min: wanted.clamp(1, MAX_CHUNK),
+                max: wanted.clamp(1, MAX_CHUNK),
+            },
             // Never more than a 1/(2 ranks) share of what is left, so the last chunks shrink and
             // the ranks finish together.
-            (Want::About(wanted), Some(length)) => (
-                Step {
-                    length,
-                    divisor: 2 * ranks,
-                    round_up: false,
-                    min: 1,
-                    max: wanted.clamp(1, MAX_CHUNK),
-                },
+            (Want::About(wanted), Some(length)) => Step {
                 length,
-            ),
-            (Want::Share { min, divisor }, Some(length)) => (
-                Step {
-                    length,
-                    divisor,
-                    round_up: true,
-                    min: min.min(MAX_CHUNK),
-                    max: MAX_CHUNK,
-                },
+                divisor: 2 * ranks,
+                round_up: false,
+                min: 1,
+                max: wanted.clamp(1, MAX_CHUNK),
+            },
+            (Want::Share { min, divisor }, Some(length)) => Step {
                 length,
-            ),
+                divisor,
+                round_up: true,
+                min: min.min(MAX_CHUNK),
+                max: MAX_CHUNK,
+            },
         };
-        let start = self.next.advance(step);
-        (start < length).then(|| start..(start + step.size(start)).min(length))
+        let chunk = self.next.advance(step);
+        (!chunk.is_empty()).then_some(chunk)
     }
 
     fn take(&self, wanted: usize) -> Option<Range<usize>> {
