@@ -11,6 +11,8 @@
 //!   dlp's managed split, of `map_unordered` and of the hand-written manager/worker against the
 //!   ideal, total work / ranks. `MPIR_CVAR_NOLOCAL=1` (MPICH) runs it as if every process were
 //!   on a node of its own;
+//! - 200 managed splits in a row of 20 items of 50 µs each, as in a time-stepping loop: the
+//!   time against the serial 200 ms, and what each split costs over the ideal;
 //! - the cost of one call, over 2,000 calls in a row: `barrier`, `broadcast`, `gather` and
 //!   `all_reduce` of one `u64` against rsmpi's `barrier`, `broadcast_into`, `gather_into_root`
 //!   and `all_reduce_into`, and the start of a block split of two items, which hand-written code
@@ -111,6 +113,20 @@ fn timed(world: &SimpleCommunicator, run: impl FnOnce()) -> Duration {
     run();
     world.barrier();
     started.elapsed()
+}
+
+/// Many short splits in a row, as in a time-stepping loop: what starting and ending a split
+/// costs next to its work.
+const STEPS: u32 = 200;
+const STEP_ITEMS: u32 = 20;
+const STEP_ITEM: Duration = Duration::from_micros(50);
+
+/// Busy for `duration` of wall time.
+fn spin_for(duration: Duration) {
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        std::hint::spin_loop();
+    }
 }
 
 /// Calls in a row of each per-call row.
@@ -274,6 +290,18 @@ fn main() {
                 }),
             );
             push(
+                "dlp 200 managed splits of 20 items of 50 us, steps",
+                timed(&world, || {
+                    for _ in 0..STEPS {
+                        let done = Split::managed()
+                            .over(0..STEP_ITEMS)
+                            .map(|_| spin_for(STEP_ITEM))
+                            .count();
+                        black_box(done);
+                    }
+                }),
+            );
+            push(
                 "dlp map_unordered, skew",
                 timed(&world, || {
                     let work = |task: Duration| {
@@ -311,6 +339,15 @@ fn main() {
             println!(
                 "  {call:<48} {:>9.2} us/call  {ratio}",
                 time.as_secs_f64() * 1e6
+            );
+        } else if name.ends_with("steps") {
+            let serial = STEP_ITEM * STEP_ITEMS * STEPS;
+            println!(
+                "  {name:<48} {:>9.2} ms  {:.2} x serial ({:.1} ms), {:.0} us a split over ideal",
+                time.as_secs_f64() * 1e3,
+                time.as_secs_f64() / serial.as_secs_f64(),
+                serial.as_secs_f64() * 1e3,
+                (time.as_secs_f64() - serial.as_secs_f64() / size as f64) * 1e6 / STEPS as f64
             );
         } else if name.ends_with("skew") {
             println!(
