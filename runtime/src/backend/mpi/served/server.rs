@@ -1,139 +1,23 @@
-//! The claim counters of dynamic splits across nodes, served by a thread of the main rank's
-//! process.
-//!
-//! Across nodes, MPI's one-sided atomics complete only when the process that holds the window
-//! enters MPI: MPICH 4.0 (ch4:ucx) does them in software on the target (pmodels/mpich#3513), so a
-//! claim waited until the main rank finished the item it was computing, and the skew workload
-//! took 1.4–1.5× its ideal time. Here the counters live in the main rank's process, and a thread
-//! of that process (the server) answers every claim as it arrives: one round trip, whatever the
-//! main rank is computing. The main rank itself claims straight from the counter in its memory.
-//!
-//! The server polls MPI (a blocking receive would busy-poll and take the main rank's core): it
-//! spins while claims keep coming, then sleeps half the mean time between requests while a
-//! counter is open, and long steps while none is. The other ranks send their next claim when
-//! they start a chunk, so the reply is there when the chunk ends, and the server need not wake
-//! often. Needs MPI initialized with `MPI_THREAD_MULTIPLE`.
+//! The claim server: the counters it holds, and the thread of the main rank's process that
+//! answers requests, polling MPI.
 
 use std::collections::HashMap;
-use std::ffi::c_void;
-use std::mem::MaybeUninit;
-use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mpi::Tag;
-use mpi::ffi;
-use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
-use crate::comm::{Counter, Step};
-
-/// The world rank whose process runs the server.
-const SERVER: i32 = 0;
-const REQUEST: Tag = 1;
-const REPLY: Tag = 2;
-
-/// What a request asks for. A request is `[kind, counter, a, b, c, d, e]`; the server replies
-/// `[value, end, 0]` (`end` only to `Advance`), or [`NOT_OPEN`], to every kind but `Bump`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u64)]
-enum Kind {
-    /// A new counter at 0; replies with its id.
-    Open = 0,
-    /// Adds `a`; replies with the value before.
-    Add = 1,
-    /// Sets the value to `b` if it is `a`; replies with the value found.
-    Swap = 2,
-    /// Advances by the [`Step`] `a..=e`; replies with the value before.
-    Advance = 3,
-    /// Adds `a`; no reply.
-    Bump = 4,
-    /// Nothing: replies once every earlier request of the same rank has been served.
-    Flush = 5,
-    /// The counter is done with; replies with its last value.
-    Close = 6,
-}
-
-impl Kind {
-    const ALL: [Kind; 7] = [
-        Kind::Open,
-        Kind::Add,
-        Kind::Swap,
-        Kind::Advance,
-        Kind::Bump,
-        Kind::Flush,
-        Kind::Close,
-    ];
-
-    fn of(word: u64) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|kind| *kind as u64 == word)
-    }
-
-    /// Whether the server replies to a request of this kind.
-    fn replied(word: u64) -> bool {
-        Kind::of(word) != Some(Kind::Bump)
-    }
-}
-
-type Request = [u64; 7];
-
-fn request(kind: Kind, counter: u64, a: u64, b: u64) -> Request {
-    [kind as u64, counter, a, b, 0, 0, 0]
-}
-
-fn advance_request(counter: u64, step: Step) -> Request {
-    let words = [
-        step.length,
-        step.divisor,
-        step.round_up.into(),
-        step.min,
-        step.max,
-    ];
-    let [a, b, c, d, e] = words.map(|word| word as u64);
-    [Kind::Advance as u64, counter, a, b, c, d, e]
-}
-
-fn step_of([_, _, a, b, c, d, e]: Request) -> Step {
-    Step {
-        length: a as usize,
-        divisor: b as usize,
-        round_up: c != 0,
-        min: d as usize,
-        max: e as usize,
-    }
-}
-
-/// Advances `counter` by `step`: the indices claimed, none once it has reached `step.length`.
-fn advance(counter: &AtomicU64, step: Step) -> Range<u64> {
-    let length = step.length as u64;
-    if let Some(size) = step.fixed() {
-        let start = counter.fetch_add(size as u64, Ordering::AcqRel);
-        return start.min(length)..(start + size as u64).min(length);
-    }
-    let advanced = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |at| {
-        let size = step.size(at as usize) as u64;
-        (size > 0).then_some(at + size)
-    });
-    match advanced {
-        Ok(before) => before..before + step.size(before as usize) as u64,
-        Err(at) => at..at,
-    }
-}
-
-/// Locks `mutex`; what it guards is left whole by every operation of this module, so a panic
-/// elsewhere cannot have broken it.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use super::lock;
+use super::protocol::{
+    Kind, NOT_OPEN, REPLY, REQUEST, Reply, Request, SERVER, advance, answer_of, step_of,
+};
 
 /// The counters the server holds, by id: what the main rank's process and the server share.
 #[derive(Default)]
-struct Counters {
+pub(super) struct Counters {
     open: Mutex<HashMap<u64, Arc<AtomicU64>>>,
     next_id: AtomicU64,
     /// Set when the main rank's process opens a counter, to wake the server: the other ranks'
@@ -143,7 +27,7 @@ struct Counters {
 }
 
 impl Counters {
-    fn open(&self) -> (u64, Arc<AtomicU64>) {
+    pub(super) fn open(&self) -> (u64, Arc<AtomicU64>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let counter = Arc::new(AtomicU64::new(0));
         self.lock().insert(id, Arc::clone(&counter));
@@ -165,12 +49,12 @@ impl Counters {
         std::mem::take(&mut *opened)
     }
 
-    fn close(&self, id: u64) -> Option<u64> {
+    pub(super) fn close(&self, id: u64) -> Option<u64> {
         let closed = self.lock().remove(&id)?;
         Some(closed.load(Ordering::Acquire))
     }
 
-    fn get(&self, id: u64) -> Option<Arc<AtomicU64>> {
+    pub(super) fn get(&self, id: u64) -> Option<Arc<AtomicU64>> {
         self.lock().get(&id).cloned()
     }
 
@@ -207,17 +91,12 @@ impl Counters {
     }
 }
 
-/// The reply to a request for a counter that is not open.
-const NOT_OPEN: Reply = [0, 0, 1];
-
-type Reply = [u64; 3];
-
 /// The server of this process: its communicator, and on the main rank's process its counters
 /// and thread.
 pub(crate) struct ClaimServer {
     /// A duplicate of `MPI_COMM_WORLD` for claims alone, shared with the server's thread.
-    comm: Arc<ThreadedComm>,
-    counters: Arc<Counters>,
+    pub(super) comm: Arc<ThreadedComm>,
+    pub(super) counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -225,7 +104,7 @@ pub(crate) struct ClaimServer {
 static SERVER_OF_PROCESS: OnceLock<ClaimServer> = OnceLock::new();
 
 /// A communicator that several threads of this process use at once.
-struct ThreadedComm(SimpleCommunicator);
+pub(super) struct ThreadedComm(SimpleCommunicator);
 
 impl std::ops::Deref for ThreadedComm {
     type Target = SimpleCommunicator;
@@ -281,7 +160,7 @@ impl ClaimServer {
     }
 
     /// Sends `request` to the server and returns its answer, `[value, end]`.
-    fn ask(&self, request: Request) -> [u64; 2] {
+    pub(super) fn ask(&self, request: Request) -> [u64; 2] {
         let server = self.comm.process_at_rank(SERVER);
         server.send_with_tag(&request[..], REQUEST);
         let mut reply: Reply = [0; 3];
@@ -290,19 +169,10 @@ impl ClaimServer {
     }
 
     /// Sends `request` to the server, which does not reply.
-    fn tell(&self, request: Request) {
+    pub(super) fn tell(&self, request: Request) {
         let server = self.comm.process_at_rank(SERVER);
         server.send_with_tag(&request[..], REQUEST);
     }
-}
-
-/// The answer in `reply`.
-fn answer_of(reply: Reply) -> [u64; 2] {
-    assert!(
-        reply != NOT_OPEN,
-        "dlp: internal error: a claim for a counter the main rank's process does not hold"
-    );
-    [reply[0], reply[1]]
 }
 
 /// Answers requests until `stop`.
@@ -421,213 +291,11 @@ fn quick_timers() {
 /// The server's time slice: a poll takes a few microseconds.
 const SLICE: Duration = Duration::from_micros(100);
 
-/// A claim sent ahead: its reply arrives into `reply` while the rank works.
-struct ClaimAhead {
-    request: ffi::MPI_Request,
-    /// Where MPI writes the reply: allocated in `send`, freed in `wait`, and leaked by a claim
-    /// dropped without waiting (a panicking rank's), which MPI may still write to.
-    reply: *mut Reply,
-}
-
-impl ClaimAhead {
-    /// Posts the receive of the reply, then sends `request`: replies to one rank come back in
-    /// the order of its requests, and receives are matched in the order they were posted.
-    fn send(comm: &ThreadedComm, request: Request) -> ClaimAhead {
-        let reply = Box::into_raw(Box::new([0u64; 3]));
-        let mut handle = MaybeUninit::<ffi::MPI_Request>::uninit();
-        // SAFETY: MPI writes at most 3 `u64`s into `reply`, an allocation of that size which
-        // stays allocated until the receive is complete (`wait`), or forever; `comm` is a live
-        // communicator, and MPI writes the request's handle into `handle`.
-        let handle = unsafe {
-            ffi::MPI_Irecv(
-                reply.cast::<c_void>(),
-                3,
-                ffi::RSMPI_UINT64_T,
-                SERVER,
-                REPLY,
-                comm.as_raw(),
-                handle.as_mut_ptr(),
-            );
-            handle.assume_init()
-        };
-        comm.process_at_rank(SERVER)
-            .send_with_tag(&request[..], REQUEST);
-        ClaimAhead {
-            request: handle,
-            reply,
-        }
-    }
-
-    /// Waits for the reply; its answer.
-    fn wait(mut self) -> [u64; 2] {
-        // SAFETY: `request` is the pending receive posted in `send`, completed once, here; once
-        // it is complete MPI no longer writes to `reply`, which `send` allocated as a box and
-        // nothing else frees.
-        let reply = unsafe {
-            ffi::MPI_Wait(&mut self.request, ffi::RSMPI_STATUS_IGNORE);
-            Box::from_raw(self.reply)
-        };
-        answer_of(*reply)
-    }
-}
-
-/// A claim counter of a dynamic split across nodes, held by the server.
-pub(crate) struct ServedCounter {
-    id: u64,
-    /// The ranks that share the counter.
-    group: Arc<SimpleCommunicator>,
-    server: &'static ClaimServer,
-    /// The counter itself, in the main rank's process.
-    local: Option<Arc<AtomicU64>>,
-    /// Elsewhere: the claim of the next chunk, sent while this one runs.
-    ahead: Mutex<Option<ClaimAhead>>,
-}
-
-// SAFETY: the group's handle is a plain MPI handle, used only by the rank that claims from the
-// counter, and MPI is initialized for calls from any thread (MPI_THREAD_MULTIPLE, which the claim
-// server needs); the rest is atomics and `Arc`s of them.
-unsafe impl Send for ServedCounter {}
-// SAFETY: as above.
-unsafe impl Sync for ServedCounter {}
-
-impl ServedCounter {
-    /// Opens a counter at 0; a collective call of every rank of `group`.
-    pub(crate) fn new(group: &Arc<SimpleCommunicator>) -> Self {
-        let server = ClaimServer::of_process();
-        let in_server_process = server.comm.rank() == SERVER;
-        let (mut id, mut local) = (0u64, None);
-        if group.rank() == 0 {
-            if in_server_process {
-                let (opened, counter) = server.counters.open();
-                (id, local) = (opened, Some(counter));
-            } else {
-                id = server.ask(request(Kind::Open, 0, 0, 0))[0];
-            }
-        }
-        group.process_at_rank(0).broadcast_into(&mut id);
-        if in_server_process && local.is_none() {
-            local = server.counters.get(id);
-        }
-        ServedCounter {
-            id,
-            group: Arc::clone(group),
-            server,
-            local,
-            ahead: Mutex::new(None),
-        }
-    }
-
-    /// The chunk that the claim sent ahead got, if one was sent.
-    fn chunk_ahead(&self) -> Option<Range<usize>> {
-        let claim = lock(&self.ahead).take()?;
-        let [start, end] = claim.wait();
-        Some(start as usize..end as usize)
-    }
-}
-
-impl Counter for ServedCounter {
-    fn load(&self) -> usize {
-        self.fetch_add(0)
-    }
-
-    fn fetch_add(&self, count: usize) -> usize {
-        let before = match &self.local {
-            Some(counter) => counter.fetch_add(count as u64, Ordering::AcqRel),
-            None => self
-                .server
-                .ask(request(Kind::Add, self.id, count as u64, 0))[0],
-        };
-        before as usize
-    }
-
-    fn compare_exchange(&self, current: usize, new: usize) -> Result<usize, usize> {
-        let (expected, replacement) = (current as u64, new as u64);
-        let found = match &self.local {
-            Some(counter) => {
-                match counter.compare_exchange(
-                    expected,
-                    replacement,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(found) | Err(found) => found,
-                }
-            }
-            None => self
-                .server
-                .ask(request(Kind::Swap, self.id, expected, replacement))[0],
-        };
-        if found == expected {
-            Ok(found as usize)
-        } else {
-            Err(found as usize)
-        }
-    }
-
-    /// Away from the main rank's process, each claim also sends the next one, whose reply
-    /// arrives while this chunk runs: the rank then never waits for the server to wake.
-    fn advance(&self, step: Step) -> Range<usize> {
-        if let Some(counter) = &self.local {
-            let chunk = advance(counter, step);
-            return chunk.start as usize..chunk.end as usize;
-        }
-        let chunk = self.chunk_ahead().unwrap_or_else(|| {
-            let [start, end] = self.server.ask(advance_request(self.id, step));
-            start as usize..end as usize
-        });
-        if !chunk.is_empty() {
-            let claim = ClaimAhead::send(&self.server.comm, advance_request(self.id, step));
-            *lock(&self.ahead) = Some(claim);
-        }
-        chunk
-    }
-
-    fn add(&self, count: usize) {
-        match &self.local {
-            Some(counter) => _ = counter.fetch_add(count as u64, Ordering::AcqRel),
-            None => self
-                .server
-                .tell(request(Kind::Bump, self.id, count as u64, 0)),
-        }
-    }
-
-    /// The server takes each rank's requests in the order they were sent: once it has answered
-    /// a rank's `Flush`, that rank's additions are counted.
-    fn settle(&self) {
-        if self.local.is_none() {
-            self.server.ask(request(Kind::Flush, self.id, 0, 0));
-        }
-        self.group.barrier();
-    }
-}
-
-impl Drop for ServedCounter {
-    /// Dropping is collective, as freeing a window is: once every rank of the group is done
-    /// with the counter, the first closes it.
-    fn drop(&mut self) {
-        // A rank that is unwinding from a panic is about to end the job with MPI_Abort: it
-        // must not wait here for ranks that are still working.
-        if std::thread::panicking() {
-            return;
-        }
-        // A rank that left the split early has its claim ahead answered still: its chunk is not
-        // processed, as the rest of its current chunk is not.
-        let _ = self.chunk_ahead();
-        self.group.barrier();
-        if self.group.rank() != 0 {
-            return;
-        }
-        if self.local.is_some() {
-            self.server.counters.close(self.id);
-        } else {
-            self.server.ask(request(Kind::Close, self.id, 0, 0));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::protocol::{advance_request, request};
     use super::*;
+    use crate::comm::Step;
 
     #[test]
     fn the_server_answers_each_kind_and_refuses_counters_it_does_not_hold() {

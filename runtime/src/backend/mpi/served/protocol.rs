@@ -1,0 +1,115 @@
+//! The messages between the ranks and the claim server (a request is seven words, a reply
+//! three), and the step a claim takes on a counter, on the server or in the main rank's process.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use mpi::Tag;
+
+use crate::comm::Step;
+
+/// The world rank whose process runs the server.
+pub(super) const SERVER: i32 = 0;
+pub(super) const REQUEST: Tag = 1;
+pub(super) const REPLY: Tag = 2;
+
+/// What a request asks for. A request is `[kind, counter, a, b, c, d, e]`; the server replies
+/// `[value, end, 0]` (`end` only to `Advance`), or [`NOT_OPEN`], to every kind but `Bump`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u64)]
+pub(super) enum Kind {
+    /// A new counter at 0; replies with its id.
+    Open = 0,
+    /// Adds `a`; replies with the value before.
+    Add = 1,
+    /// Sets the value to `b` if it is `a`; replies with the value found.
+    Swap = 2,
+    /// Advances by the [`Step`] `a..=e`; replies with the value before.
+    Advance = 3,
+    /// Adds `a`; no reply.
+    Bump = 4,
+    /// Nothing: replies once every earlier request of the same rank has been served.
+    Flush = 5,
+    /// The counter is done with; replies with its last value.
+    Close = 6,
+}
+
+impl Kind {
+    const ALL: [Kind; 7] = [
+        Kind::Open,
+        Kind::Add,
+        Kind::Swap,
+        Kind::Advance,
+        Kind::Bump,
+        Kind::Flush,
+        Kind::Close,
+    ];
+
+    pub(super) fn of(word: u64) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|kind| *kind as u64 == word)
+    }
+
+    /// Whether the server replies to a request of this kind.
+    pub(super) fn replied(word: u64) -> bool {
+        Kind::of(word) != Some(Kind::Bump)
+    }
+}
+
+pub(super) type Request = [u64; 7];
+
+pub(super) fn request(kind: Kind, counter: u64, a: u64, b: u64) -> Request {
+    [kind as u64, counter, a, b, 0, 0, 0]
+}
+
+pub(super) fn advance_request(counter: u64, step: Step) -> Request {
+    let words = [
+        step.length,
+        step.divisor,
+        step.round_up.into(),
+        step.min,
+        step.max,
+    ];
+    let [a, b, c, d, e] = words.map(|word| word as u64);
+    [Kind::Advance as u64, counter, a, b, c, d, e]
+}
+
+pub(super) fn step_of([_, _, a, b, c, d, e]: Request) -> Step {
+    Step {
+        length: a as usize,
+        divisor: b as usize,
+        round_up: c != 0,
+        min: d as usize,
+        max: e as usize,
+    }
+}
+
+/// Advances `counter` by `step`: the indices claimed, none once it has reached `step.length`.
+pub(super) fn advance(counter: &AtomicU64, step: Step) -> Range<u64> {
+    let length = step.length as u64;
+    if let Some(size) = step.fixed() {
+        let start = counter.fetch_add(size as u64, Ordering::AcqRel);
+        return start.min(length)..(start + size as u64).min(length);
+    }
+    let advanced = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |at| {
+        let size = step.size(at as usize) as u64;
+        (size > 0).then_some(at + size)
+    });
+    match advanced {
+        Ok(before) => before..before + step.size(before as usize) as u64,
+        Err(at) => at..at,
+    }
+}
+
+/// The reply to a request for a counter that is not open.
+pub(super) const NOT_OPEN: Reply = [0, 0, 1];
+
+pub(super) type Reply = [u64; 3];
+
+/// The answer in `reply`.
+pub(super) fn answer_of(reply: Reply) -> [u64; 2] {
+    assert!(
+        reply != NOT_OPEN,
+        "dlp: internal error: a claim for a counter the main rank's process does not hold"
+    );
+    [reply[0], reply[1]]
+}
