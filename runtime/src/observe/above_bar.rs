@@ -12,13 +12,9 @@ use std::fs::File;
 use std::io::{PipeReader, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use indicatif::ProgressBar;
-
-/// Whether a bar has stdout now.
-static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// The real stdout and the thread that forwards to it, while a bar has stdout; `None` otherwise.
 /// Process-wide, so that a process that exits while a bar is drawn gives stdout back first.
@@ -34,26 +30,21 @@ struct Forwarding {
 /// if another bar has it or the descriptors cannot be rearranged (lines then land where they
 /// always did).
 pub(super) fn take_for(bar: &ProgressBar) -> bool {
-    if TAKEN.swap(true, Ordering::AcqRel) {
+    let mut active = active();
+    if active.is_some() {
         return false;
     }
-    let Some(forwarding) = forward_above(bar) else {
-        TAKEN.store(false, Ordering::Release);
-        return false;
-    };
-    *ACTIVE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(forwarding);
-    give_back_at_exit();
-    true
+    *active = forward_above(bar);
+    let taken = active.is_some();
+    if taken {
+        give_back_at_exit();
+    }
+    taken
 }
 
 /// Gives stdout back, once every line printed so far has been written above the bar.
 pub(super) fn give_back() {
-    let taken = ACTIVE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take();
+    let taken = active().take();
     let Some(Forwarding { real, reader }) = taken else {
         return;
     };
@@ -65,7 +56,13 @@ pub(super) fn give_back() {
         libc::dup2(real.as_raw_fd(), libc::STDOUT_FILENO);
     }
     let _ = reader.join(); // a reader that panicked has lost nothing it could still write
-    TAKEN.store(false, Ordering::Release);
+}
+
+fn active() -> std::sync::MutexGuard<'static, Option<Forwarding>> {
+    // What it guards is replaced whole: a panic elsewhere cannot have left it half made.
+    ACTIVE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn forward_above(bar: &ProgressBar) -> Option<Forwarding> {

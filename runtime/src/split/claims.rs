@@ -40,14 +40,15 @@ impl Claims {
     /// Claims the next chunk, or `None` once every index of a known length is claimed. With an
     /// unknown length the chunk may lie past the end: the rank finds that out from its iterator.
     pub(crate) fn claim(&self, want: Want, ranks: usize) -> Option<Range<usize>> {
-        let step = match (want, self.length) {
-            (
-                Want::Exactly(wanted) | Want::About(wanted) | Want::Share { min: wanted, .. },
-                None,
-            ) => {
-                return self.take(wanted);
-            }
-            (Want::Exactly(wanted), Some(length)) => Step {
+        let Some(length) = self.length else {
+            let (Want::Exactly(wanted) | Want::About(wanted) | Want::Share { min: wanted, .. }) =
+                want;
+            let wanted = wanted.clamp(1, MAX_CHUNK);
+            let start = self.next.fetch_add(wanted);
+            return Some(start..start + wanted);
+        };
+        let step = match want {
+            Want::Exactly(wanted) => Step {
                 length,
                 divisor: 1,
                 round_up: false,
@@ -56,14 +57,14 @@ impl Claims {
             },
             // Never more than a 1/(2 ranks) share of what is left, so the last chunks shrink and
             // the ranks finish together.
-            (Want::About(wanted), Some(length)) => Step {
+            Want::About(wanted) => Step {
                 length,
                 divisor: 2 * ranks,
                 round_up: false,
                 min: 1,
                 max: wanted.clamp(1, MAX_CHUNK),
             },
-            (Want::Share { min, divisor }, Some(length)) => Step {
+            Want::Share { min, divisor } => Step {
                 length,
                 divisor,
                 round_up: true,
@@ -73,16 +74,6 @@ impl Claims {
         };
         let chunk = self.next.advance(step);
         (!chunk.is_empty()).then_some(chunk)
-    }
-
-    fn take(&self, wanted: usize) -> Option<Range<usize>> {
-        let wanted = wanted.clamp(1, MAX_CHUNK);
-        let start = self.next.fetch_add(wanted);
-        match self.length {
-            Some(length) if start >= length => None,
-            Some(length) => Some(start..(start + wanted).min(length)),
-            None => Some(start..start + wanted),
-        }
     }
 }
 

@@ -20,7 +20,7 @@ mod server;
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use mpi::ffi;
@@ -30,7 +30,7 @@ use mpi::traits::*;
 
 use crate::comm::{Counter, Step};
 use protocol::{
-    Kind, REPLY, REQUEST, Reply, Request, SERVER, advance, advance_request, answer_of, request,
+    Kind, REPLY, REQUEST, Reply, Request, SERVER, advance_request, answer_of, apply, request,
 };
 pub(crate) use server::ClaimServer;
 use server::ThreadedComm;
@@ -147,69 +147,58 @@ impl ServedCounter {
     }
 }
 
+impl ServedCounter {
+    /// Does `request` to the counter: in memory in the main rank's process, through the server
+    /// elsewhere; its answer, `[value, end]`.
+    fn perform(&self, request: Request) -> [u64; 2] {
+        match &self.local {
+            Some(counter) => apply(counter, request),
+            None => self.server.ask(request),
+        }
+    }
+}
+
 impl Counter for ServedCounter {
     fn load(&self) -> usize {
         self.fetch_add(0)
     }
 
     fn fetch_add(&self, count: usize) -> usize {
-        let before = match &self.local {
-            Some(counter) => counter.fetch_add(count as u64, Ordering::AcqRel),
-            None => self
-                .server
-                .ask(request(Kind::Add, self.id, count as u64, 0))[0],
-        };
-        before as usize
+        self.perform(request(Kind::Add, self.id, count as u64, 0))[0] as usize
     }
 
     fn compare_exchange(&self, current: usize, new: usize) -> Result<usize, usize> {
-        let (expected, replacement) = (current as u64, new as u64);
-        let found = match &self.local {
-            Some(counter) => {
-                match counter.compare_exchange(
-                    expected,
-                    replacement,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(found) | Err(found) => found,
-                }
-            }
-            None => self
-                .server
-                .ask(request(Kind::Swap, self.id, expected, replacement))[0],
-        };
-        if found == expected {
-            Ok(found as usize)
+        let swap = request(Kind::Swap, self.id, current as u64, new as u64);
+        let found = self.perform(swap)[0] as usize;
+        if found == current {
+            Ok(found)
         } else {
-            Err(found as usize)
+            Err(found)
         }
     }
 
     /// Away from the main rank's process, each claim also sends the next one, whose reply
     /// arrives while this chunk runs: the rank then never waits for the server to wake.
     fn advance(&self, step: Step) -> Range<usize> {
-        if let Some(counter) = &self.local {
-            let chunk = advance(counter, step);
-            return chunk.start as usize..chunk.end as usize;
-        }
-        let chunk = self.chunk_ahead().unwrap_or_else(|| {
-            let [start, end] = self.server.ask(advance_request(self.id, step));
-            start as usize..end as usize
-        });
-        if !chunk.is_empty() {
-            let claim = ClaimAhead::send(&self.server.comm, advance_request(self.id, step));
-            *lock(&self.ahead) = Some(claim);
+        let claim = advance_request(self.id, step);
+        let chunk = match self.chunk_ahead() {
+            Some(chunk) => chunk,
+            None => {
+                let [start, end] = self.perform(claim);
+                start as usize..end as usize
+            }
+        };
+        if self.local.is_none() && !chunk.is_empty() {
+            *lock(&self.ahead) = Some(ClaimAhead::send(&self.server.comm, claim));
         }
         chunk
     }
 
     fn add(&self, count: usize) {
+        let bump = request(Kind::Bump, self.id, count as u64, 0);
         match &self.local {
-            Some(counter) => _ = counter.fetch_add(count as u64, Ordering::AcqRel),
-            None => self
-                .server
-                .tell(request(Kind::Bump, self.id, count as u64, 0)),
+            Some(counter) => _ = apply(counter, bump),
+            None => self.server.tell(bump),
         }
     }
 

@@ -73,7 +73,7 @@ pub(super) fn advance_request(counter: u64, step: Step) -> Request {
     [Kind::Advance as u64, counter, a, b, c, d, e]
 }
 
-pub(super) fn step_of([_, _, a, b, c, d, e]: Request) -> Step {
+fn step_of([_, _, a, b, c, d, e]: Request) -> Step {
     Step {
         length: a as usize,
         divisor: b as usize,
@@ -83,8 +83,29 @@ pub(super) fn step_of([_, _, a, b, c, d, e]: Request) -> Step {
     }
 }
 
+/// What `request` does to `counter`, `[value, end]` (`end` only for `Advance`): the same on the
+/// server and in the main rank's process. Only for the kinds that act on one open counter;
+/// `Open` and `Close` act on the server's set of counters.
+pub(super) fn apply(counter: &AtomicU64, request: Request) -> [u64; 2] {
+    let [kind, _, a, b, ..] = request;
+    let value = match Kind::of(kind) {
+        Some(Kind::Add | Kind::Bump) => counter.fetch_add(a, Ordering::AcqRel),
+        Some(Kind::Swap) => {
+            let swapped = counter.compare_exchange(a, b, Ordering::AcqRel, Ordering::Acquire);
+            let (Ok(found) | Err(found)) = swapped;
+            found
+        }
+        Some(Kind::Advance) => {
+            let chunk = advance(counter, step_of(request));
+            return [chunk.start, chunk.end];
+        }
+        Some(Kind::Open | Kind::Flush | Kind::Close) | None => 0,
+    };
+    [value, 0]
+}
+
 /// Advances `counter` by `step`: the indices claimed, none once it has reached `step.length`.
-pub(super) fn advance(counter: &AtomicU64, step: Step) -> Range<u64> {
+fn advance(counter: &AtomicU64, step: Step) -> Range<u64> {
     let length = step.length as u64;
     if let Some(size) = step.fixed() {
         let start = counter.fetch_add(size as u64, Ordering::AcqRel);
@@ -112,4 +133,23 @@ pub(super) fn answer_of(reply: Reply) -> [u64; 2] {
         "dlp: internal error: a claim for a counter the main rank's process does not hold"
     );
     [reply[0], reply[1]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_advance_past_the_length_leaves_the_counter_alone() {
+        let counter = AtomicU64::new(30);
+        let step = Step {
+            length: 30,
+            divisor: 2,
+            round_up: true,
+            min: 1,
+            max: 8,
+        };
+        assert_eq!(advance(&counter, step), 30..30);
+        assert_eq!(counter.load(Ordering::Relaxed), 30);
+    }
 }

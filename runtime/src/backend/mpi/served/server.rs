@@ -11,9 +11,7 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
 use super::lock;
-use super::protocol::{
-    Kind, NOT_OPEN, REPLY, REQUEST, Reply, Request, SERVER, advance, answer_of, step_of,
-};
+use super::protocol::{Kind, NOT_OPEN, REPLY, REQUEST, Reply, Request, SERVER, answer_of, apply};
 
 /// The counters the server holds, by id: what the main rank's process and the server share.
 #[derive(Default)]
@@ -69,25 +67,15 @@ impl Counters {
     /// What `request` asks of the counters, `[value, end]`; `None` for a counter that is not
     /// open, which only a bug in dlp can ask for.
     fn answer(&self, request: Request) -> Option<[u64; 2]> {
-        let [kind, id, a, b, ..] = request;
-        let counter = || self.get(id);
-        let value = match Kind::of(kind)? {
-            Kind::Open => self.open().0,
-            Kind::Add | Kind::Bump => counter()?.fetch_add(a, Ordering::AcqRel),
-            Kind::Swap => {
-                let swapped =
-                    counter()?.compare_exchange(a, b, Ordering::AcqRel, Ordering::Acquire);
-                let (Ok(found) | Err(found)) = swapped;
-                found
+        let [kind, id, ..] = request;
+        match Kind::of(kind)? {
+            Kind::Open => Some([self.open().0, 0]),
+            Kind::Close => Some([self.close(id)?, 0]),
+            Kind::Flush => Some([0, 0]),
+            Kind::Add | Kind::Bump | Kind::Swap | Kind::Advance => {
+                Some(apply(&*self.get(id)?, request))
             }
-            Kind::Advance => {
-                let chunk = advance(&*counter()?, step_of(request));
-                return Some([chunk.start, chunk.end]);
-            }
-            Kind::Flush => 0,
-            Kind::Close => self.close(id)?,
-        };
-        Some([value, 0])
+        }
     }
 }
 
@@ -319,19 +307,5 @@ mod tests {
         assert_eq!(value(request(Kind::Close, id, 0, 0)), Some(15));
         assert_eq!(value(request(Kind::Add, id, 1, 0)), None);
         assert_eq!(counters.answer([99, id, 0, 0, 0, 0, 0]), None);
-    }
-
-    #[test]
-    fn an_advance_past_the_length_leaves_the_counter_alone() {
-        let counter = AtomicU64::new(30);
-        let step = Step {
-            length: 30,
-            divisor: 2,
-            round_up: true,
-            min: 1,
-            max: 8,
-        };
-        assert_eq!(advance(&counter, step), 30..30);
-        assert_eq!(counter.load(Ordering::Relaxed), 30);
     }
 }
