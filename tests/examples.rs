@@ -49,6 +49,15 @@ fn the_three_dlp_mpi_columns_print_the_same_results() {
 }
 
 #[test]
+fn the_shared_table_gives_one_checksum_on_any_number_of_ranks() {
+    let serial = run_example("shared_table", None);
+    assert!(serial.starts_with("16 MB table, checksum "), "{serial}");
+    for ranks in RANKS {
+        assert_eq!(run_example("shared_table", ranks), serial);
+    }
+}
+
+#[test]
 fn the_quickstart_sums_the_ten_examples() {
     for ranks in RANKS {
         assert_eq!(run_example("quickstart", ranks), "45\n");

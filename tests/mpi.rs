@@ -69,6 +69,21 @@ mod on_mpi {
         })
     }
 
+    /// The worker ranks share `items` twice: dynamically, and in blocks.
+    #[dlp::worker_only]
+    fn on_workers(items: &[u32]) -> Vec<u32> {
+        let mut seen = Vec::new();
+        #[par_for(split = "managed")]
+        for item in items {
+            seen.push(*item);
+        }
+        #[par_for(split = "block")]
+        for item in items {
+            seen.push(1000 + *item);
+        }
+        seen
+    }
+
     pub fn child(scenario: &str) {
         match scenario {
             "exactly-once" => {
@@ -217,6 +232,25 @@ mod on_mpi {
                     dlp::barrier();
                 }
             }),
+            "workers" => {
+                let every_once = dlp::run(|| {
+                    let items: Vec<u32> = (0..500).collect();
+                    let before = dlp::all_reduce(1u32, |a, b| a + b);
+                    let share = on_workers(&items).unwrap_or_default();
+                    let after = dlp::broadcast(dlp::is_main().then_some(before));
+                    let all = dlp::gather(share)?;
+                    let mut all = all.concat();
+                    all.sort();
+                    let mut expected: Vec<u32> = (0..500).chain(1000..1500).collect();
+                    if dlp::size() == 1 {
+                        expected.clear(); // no workers
+                    }
+                    Some(all == expected && after == dlp::size() as u32)
+                });
+                if let Some(every_once) = every_once {
+                    println!("the worker ranks' splits took every item once: {every_once}");
+                }
+            }
             "nested" => {
                 let pairs = dlp::run(|| {
                     let mut mine = Vec::new();
@@ -370,6 +404,7 @@ mod on_mpi {
     pub fn checks() -> Vec<Check> {
         let mut checks = example_checks();
         checks.extend(scenario_checks());
+        checks.extend(processes_times_threads_checks());
         checks.extend(slurm_checks());
         checks
     }
@@ -424,6 +459,22 @@ mod on_mpi {
             },
         ));
         checks.push(check(
+            "under srun -n 2 with DLP_THREADS=2, every item once in a world of 4 ranks",
+            move || {
+                let env = [(runner::CHILD_VAR, "exactly-once"), ("DLP_THREADS", "2")];
+                let outcome = launch(srun(), 2, &me(), &env);
+                let lines: Vec<&str> = outcome.stdout.lines().collect();
+                let splits_ok = lines.iter().filter(|line| line.ends_with(": ok")).count();
+                expect(
+                    outcome.code == Some(0)
+                        && splits_ok == 28
+                        && lines.contains(&"all_reduce 10 broadcast seed"),
+                    "exit 0, 28 splits ok, and all_reduce of 4 ranks",
+                    &outcome,
+                )
+            },
+        ));
+        checks.push(check(
             "under srun -n 3, a panic on one rank ends the job with dlp's line",
             move || {
                 let outcome = launch(srun(), 3, &me(), &[(runner::CHILD_VAR, "panic")]);
@@ -450,6 +501,7 @@ mod on_mpi {
             "mcutils_map_applier",
             "mcutils_sample_program",
             "adparallelengine_batches",
+            "shared_table",
         ];
         let mut checks = Vec::new();
         for name in examples {
@@ -473,9 +525,15 @@ mod on_mpi {
         checks
     }
 
-    /// The break scenario on 3 ranks, with `env`: every split ends, no item twice.
+    /// The break scenario on 3 processes, with `env`: every split ends, no item twice.
     fn break_hangs_nothing(env: &[(&str, &str)]) -> Result<(), String> {
-        let outcome = mpiexec(3, &me(), &[env, &[(runner::CHILD_VAR, "break")]].concat());
+        break_on(3, env)
+    }
+
+    /// The break scenario on `processes` processes, with `env`.
+    fn break_on(processes: usize, env: &[(&str, &str)]) -> Result<(), String> {
+        let env = [env, &[(runner::CHILD_VAR, "break")]].concat();
+        let outcome = mpiexec(processes, &me(), &env);
         expect(
             outcome.code == Some(0)
                 && outcome.stdout.lines().count() == 14
@@ -488,13 +546,15 @@ mod on_mpi {
         )
     }
 
-    /// The early-return scenario on 3 ranks, with `env`.
+    /// The early-return scenario on 3 processes, with `env`.
     fn early_return_hangs_nothing(env: &[(&str, &str)]) -> Result<(), String> {
-        let outcome = mpiexec(
-            3,
-            &me(),
-            &[env, &[(runner::CHILD_VAR, "early-return")]].concat(),
-        );
+        early_return_on(3, env)
+    }
+
+    /// The early-return scenario on `processes` processes, with `env`.
+    fn early_return_on(processes: usize, env: &[(&str, &str)]) -> Result<(), String> {
+        let env = [env, &[(runner::CHILD_VAR, "early-return")]].concat();
+        let outcome = mpiexec(processes, &me(), &env);
         expect(
             outcome.code == Some(0)
                 && outcome.stdout == "rank 1 returned early in every split: true\n",
@@ -503,12 +563,22 @@ mod on_mpi {
         )
     }
 
-    /// The exactly-once scenario on `ranks` ranks, with `env`; `served` says whether the dynamic
-    /// splits must claim from the main rank's claim server (ranks on several nodes) or not.
-    fn exactly_once(ranks: usize, env: &[(&str, &str)], served: bool) -> Result<(), String> {
+    /// The rank-threads of each process that `env` asks for (`DLP_THREADS`).
+    fn threads_in(env: &[(&str, &str)]) -> usize {
+        let threads = env.iter().find(|(name, _)| *name == "DLP_THREADS");
+        threads.map_or(1, |(_, threads)| {
+            threads.parse().expect("a number of threads")
+        })
+    }
+
+    /// The exactly-once scenario on `processes` processes, with `env`; `served` says whether
+    /// the dynamic splits must claim from the main rank's claim server (ranks on several nodes,
+    /// or threads in several processes) or not.
+    fn exactly_once(processes: usize, env: &[(&str, &str)], served: bool) -> Result<(), String> {
+        let ranks = processes * threads_in(env);
         let mut env = env.to_vec();
         env.push((runner::CHILD_VAR, "exactly-once"));
-        let outcome = mpiexec(ranks, &me(), &env);
+        let outcome = mpiexec(processes, &me(), &env);
         let lines: Vec<&str> = outcome.stdout.lines().collect();
         let splits_ok = lines.iter().filter(|line| line.ends_with(": ok")).count() == 28;
         let scatter = scatter_line(ranks);
@@ -522,7 +592,7 @@ mod on_mpi {
                 && lines.contains(&"values of every size ok")
                 && lines.contains(&"map_ordered true")
                 && lines.contains(&"map_unordered true")
-                && claims_served == (served && ranks > 1),
+                && claims_served == (served && processes > 1),
             "exit 0, 28 splits ok, and the lines of scatter, all_reduce, values of every size \
              and maps; claims served by the main rank's process only across nodes",
             &outcome,
@@ -592,6 +662,16 @@ mod on_mpi {
                     "across nodes (MPIR_CVAR_NOLOCAL=1), an early return from a split hangs \
                      nothing",
                     || early_return_hangs_nothing(&[("MPIR_CVAR_NOLOCAL", "1")]),
+                ),
+                check(
+                    "across nodes (MPIR_CVAR_NOLOCAL=1), 3 processes x 2 threads: every item \
+                     once, and no hang at a break or early return",
+                    || {
+                        let env = [("MPIR_CVAR_NOLOCAL", "1"), ("DLP_THREADS", "2")];
+                        exactly_once(3, &env, true)?;
+                        break_hangs_nothing(&env)?;
+                        early_return_hangs_nothing(&env)
+                    },
                 ),
             ]);
         } else {
@@ -855,6 +935,89 @@ mod on_mpi {
                 && items_of("split_managed") == 1000
                 && (0..3).all(|rank| rows.contains(&rank)),
             "exit 0, two reports of 1000 items on 3 ranks, and a trace of every rank's items",
+            &outcome,
+        )
+    }
+
+    /// One world of P processes × T rank-threads (`mpiexec -n P` with `DLP_THREADS=T`), for
+    /// P and T from 1 to 3: every item once in every split, collective and map, in the whole
+    /// world and among the worker ranks; no hang when a rank breaks out, returns early, returns
+    /// an error or panics.
+    fn processes_times_threads_checks() -> Vec<Check> {
+        let grid = (1..=3).flat_map(|processes| (1..=3).map(move |threads| (processes, threads)));
+        grid.map(|(processes, threads)| {
+            check(
+                format!(
+                    "{processes} processes x {threads} threads: every item once, every \
+                     collective, and no hang at a break, early return, error or panic"
+                ),
+                move || processes_times_threads(processes, threads),
+            )
+        })
+        .collect()
+    }
+
+    fn processes_times_threads(processes: usize, threads: usize) -> Result<(), String> {
+        let threads_text = threads.to_string();
+        let env = [("DLP_THREADS", threads_text.as_str())];
+        let ranks = processes * threads;
+        // The claim server serves the ranks of several processes that run threads, even on one
+        // node.
+        exactly_once(processes, &env, threads > 1)?;
+        break_on(processes, &env)?;
+        for name in ["quickstart", "mcutils_sample_program", "shared_table"] {
+            let outcome = mpiexec(processes, &example(name), &env);
+            let expected = on_threads(name, ranks);
+            expect(
+                outcome.code == Some(0) && outcome.stdout == expected,
+                &format!("example {name}: exit 0 and the output on {ranks} threads:\n{expected}"),
+                &outcome,
+            )?;
+        }
+        let run = |scenario| {
+            let env = [env[0], (runner::CHILD_VAR, scenario)];
+            mpiexec(processes, &me(), &env)
+        };
+        let outcome = run("workers");
+        expect(
+            outcome.code == Some(0)
+                && outcome.stdout == "the worker ranks' splits took every item once: true\n",
+            "exit 0, and the worker ranks' splits took every item once",
+            &outcome,
+        )?;
+        let outcome = run("nested");
+        expect(
+            outcome.code == Some(0) && outcome.stdout == "every pair once: true\n",
+            "exit 0 and every pair once",
+            &outcome,
+        )?;
+        let outcome = run("panic");
+        let line = format!("panicked at item 5: broken example; stopping all {ranks} ranks");
+        let dlp_lines = outcome
+            .stderr
+            .lines()
+            .filter(|line| line.starts_with("dlp: "));
+        expect(
+            outcome.code == Some(101)
+                && (ranks == 1 || outcome.stderr.contains(&line))
+                && dlp_lines.count() == 1,
+            "exit 101 and one line of dlp's that names the panic",
+            &outcome,
+        )?;
+        if ranks == 1 {
+            return Ok(()); // no rank 1 to return early
+        }
+        early_return_on(processes, &env)?;
+        let outcome = run("early-error");
+        let stderr = &outcome.stderr;
+        let error = stderr.find("no input file on rank 1");
+        let explained = stderr.find("rank 1 has already returned from the world");
+        expect(
+            outcome.code != Some(0)
+                && error
+                    .zip(explained)
+                    .is_some_and(|(error, explained)| error < explained),
+            "non-zero, the user's error, then why another rank stopped",
             &outcome,
         )
     }

@@ -94,7 +94,11 @@ impl Progress {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Config {
     pub(crate) backend: Backend,
+    /// The ranks of the world, over every process.
     pub(crate) size: usize,
+    /// The rank-threads of each process: the size on threads, one on the serial backend, and
+    /// `DLP_THREADS` (default 1) under MPI, where the world is the processes times this.
+    pub(crate) threads: usize,
     pub(crate) watch: Watch,
 }
 
@@ -268,15 +272,20 @@ impl Config {
                 _ => return Err(ConfigError::BadThreads(value)),
             },
         };
-        let size = match backend {
-            Backend::Serial => 1,
-            Backend::Threads => threads.unwrap_or_else(cores),
-            Backend::Mpi => launch.map_or(1, |launch| launch.processes),
+        let (processes, threads) = match backend {
+            Backend::Serial => (1, 1),
+            Backend::Threads => (1, threads.unwrap_or_else(cores)),
+            // Under MPI a rank is a process unless DLP_THREADS asks for more in each.
+            Backend::Mpi => (
+                launch.map_or(1, |launch| launch.processes),
+                threads.unwrap_or(1),
+            ),
         };
         let watch = Watch::from_vars(&var)?;
         Ok(Config {
             backend,
-            size,
+            size: processes * threads,
+            threads,
             watch,
         })
     }
@@ -397,6 +406,7 @@ mod tests {
             Ok(Config {
                 backend: Backend::Threads,
                 size: cores(),
+                threads: cores(),
                 watch: Watch::default(),
             })
         );
@@ -416,6 +426,7 @@ mod tests {
             Config {
                 backend: Backend::Serial,
                 size: 1,
+                threads: 1,
                 watch: Watch::default(),
             }
         );
@@ -548,6 +559,12 @@ mod tests {
         assert_eq!(launch.map(|launch| launch.rank), Some(0));
         match config(&launched) {
             Ok(config) => assert_eq!((config.backend, config.size), (Backend::Mpi, 4)),
+            Err(error) => assert!(!MPI_BUILT && error.to_string().contains("as 4 processes")),
+        }
+        // DLP_THREADS under MPI: that many rank-threads in each process.
+        let hybrid = [("PMI_SIZE", "4"), ("PMI_RANK", "2"), ("DLP_THREADS", "3")];
+        match config(&hybrid) {
+            Ok(config) => assert_eq!((config.size, config.threads), (12, 3)),
             Err(error) => assert!(!MPI_BUILT && error.to_string().contains("as 4 processes")),
         }
     }

@@ -73,6 +73,7 @@ impl World {
             config: Config {
                 backend: Backend::Serial,
                 size: 1,
+                threads: 1,
                 watch: Watch::from_env(),
             },
         }
@@ -92,6 +93,7 @@ impl World {
             config: Config {
                 backend: Backend::Threads,
                 size: ranks,
+                threads: ranks,
                 watch: Watch::from_env(),
             },
         }

@@ -145,10 +145,15 @@ pub fn check(
 /// Runs the checks in order, prints each result and the closing `N passed, N failed`, and exits
 /// non-zero if any failed. A check that panics (a hung child, a missing example) fails alone:
 /// the others still run.
+///
+/// As with libtest, `cargo test --test NAME -- TEXT` runs only the checks whose name contains
+/// `TEXT`.
 pub fn run_checks(checks: Vec<Check>) {
+    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    let chosen = |check: &Check| filter.as_ref().is_none_or(|text| check.name.contains(text));
     let mut passed = 0;
     let mut failed = 0;
-    for Check { name, body } in checks {
+    for Check { name, body } in checks.into_iter().filter(chosen) {
         match catch_unwind(AssertUnwindSafe(body)) {
             Ok(Ok(())) => {
                 passed += 1;

@@ -30,7 +30,7 @@ pub(crate) fn launch<R>(config: &Config, body: &(impl Fn() -> R + Sync)) -> Resu
         Backend::Threads if config.size == 1 => solo::launch(&config.watch, body),
         Backend::Threads => threads::launch(config.size, &config.watch, body),
         #[cfg(feature = "mpi")]
-        Backend::Mpi => mpi::launch(&config.watch, body),
+        Backend::Mpi => mpi::launch(config.threads, &config.watch, body),
         #[cfg(not(feature = "mpi"))]
         Backend::Mpi => unreachable!("the configuration chooses MPI only in a build with it"),
     };

@@ -180,9 +180,9 @@ fn compare_items(comm: &SimpleCommunicator, call: &Call, headers: &[&[u64]]) {
         (Some(other), _) => {
             let theirs = headers[other][LENGTH];
             let theirs = (theirs != UNKNOWN).then_some(theirs as usize);
-            call.length_mismatch(call.ranks.first() + other, theirs)
+            call.length_mismatch(super::first_rank_of(call.ranks, other), theirs)
         }
-        (None, Some(other)) => call.order_mismatch(call.ranks.first() + other),
+        (None, Some(other)) => call.order_mismatch(super::first_rank_of(call.ranks, other)),
     };
     if comm.rank() != 0 {
         wait_for_the_end(REPORT_TIME);
@@ -205,7 +205,7 @@ fn disagree(comm: &SimpleCommunicator, said: &Said<'_>, headers: &[&[u64]]) -> !
     let other = (0..headers.len())
         .find(|&other| headers[other][..3] != headers[rank][..3])
         .expect("the calls differ");
-    let other_world_rank = call.ranks.first() + other;
+    let other_world_rank = super::first_rank_of(call.ranks, other);
     if headers[other][0] == END {
         let error = Some(described[other].as_str()).filter(|error| !error.is_empty());
         misuse(call.absent(other_world_rank, error));

@@ -5,7 +5,7 @@ use mpi::datatype::{Partition, PartitionMut};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
-use super::agree::{Agreed, INLINE_BYTES, Inline, Said, agree};
+use super::agree::{Agreed, INLINE_BYTES, Said, agree};
 use crate::comm::{Call, Codec, Value};
 use crate::failure::misuse;
 
@@ -76,7 +76,11 @@ fn inline(bytes: &[u8]) -> &[u8] {
 }
 
 /// The main rank's bytes, on every rank: inside the agreement when they are small.
-fn broadcast_bytes(comm: &SimpleCommunicator, call: &Call, bytes: Option<Vec<u8>>) -> Vec<u8> {
+pub(crate) fn broadcast_bytes(
+    comm: &SimpleCommunicator,
+    call: &Call,
+    bytes: Option<Vec<u8>>,
+) -> Vec<u8> {
     let mine = bytes.as_deref().unwrap_or_default();
     let agreed = agree(comm, Said::Call(call), mine.len() as u64, inline(mine));
     let length = agreed.extras()[ROOT as usize] as usize;
@@ -131,10 +135,59 @@ fn all_inline(counts: &[Count]) -> bool {
     counts.iter().all(|&count| count as usize <= INLINE_BYTES)
 }
 
-/// Every rank's inline bytes, in rank order.
-fn inline_pieces<'a>(agreed: &'a Agreed, counts: &'a [Count]) -> impl Iterator<Item = Inline> {
-    let pieces = counts.iter().enumerate();
-    pieces.map(|(rank, &count)| agreed.inline(rank, count as usize))
+/// The bytes of every rank, end to end, and how many are each rank's.
+pub(crate) struct Pieces {
+    bytes: Vec<u8>,
+    counts: Vec<Count>,
+}
+
+impl Pieces {
+    /// Every rank's bytes, in rank order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        pieces(&self.bytes, &self.counts)
+    }
+
+    /// Every rank's inline bytes, copied out of the agreement.
+    fn inline(agreed: &Agreed, counts: Vec<Count>) -> Pieces {
+        let mut bytes = Vec::new();
+        for (rank, &count) in counts.iter().enumerate() {
+            bytes.extend_from_slice(agreed.inline(rank, count as usize).as_ref());
+        }
+        Pieces { bytes, counts }
+    }
+}
+
+/// Every rank's `bytes` on the root, `None` elsewhere.
+pub(crate) fn gather_bytes(comm: &SimpleCommunicator, call: &Call, bytes: &[u8]) -> Option<Pieces> {
+    let (counts, agreed) = agreed_counts(comm, call, bytes);
+    if all_inline(&counts) {
+        return (comm.rank() == ROOT).then(|| Pieces::inline(&agreed, counts));
+    }
+    let root = comm.process_at_rank(ROOT);
+    if comm.rank() != ROOT {
+        root.gather_varcount_into(bytes);
+        return None;
+    }
+    let (mut all, displs) = receive_buffer(&counts);
+    {
+        let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+        root.gather_varcount_into_root(bytes, &mut partition);
+    }
+    Some(Pieces { bytes: all, counts })
+}
+
+/// Every rank's `bytes` on every rank.
+pub(crate) fn all_gather_bytes(comm: &SimpleCommunicator, call: &Call, bytes: &[u8]) -> Pieces {
+    let (counts, agreed) = agreed_counts(comm, call, bytes);
+    if all_inline(&counts) {
+        return Pieces::inline(&agreed, counts);
+    }
+    let (mut all, displs) = receive_buffer(&counts);
+    {
+        let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+        comm.all_gather_varcount_into(bytes, &mut partition);
+    }
+    Pieces { bytes: all, counts }
 }
 
 pub(crate) fn gather(
@@ -145,30 +198,10 @@ pub(crate) fn gather(
 ) -> Option<Vec<Value>> {
     let operation = call.operation;
     let bytes = codec.encode(&*value, operation);
-    let (counts, agreed) = agreed_counts(comm, call, &bytes);
-    let own = ROOT as usize;
-    if all_inline(&counts) {
-        let pieces = inline_pieces(&agreed, &counts);
-        return (comm.rank() == ROOT).then(|| assemble(pieces, own, value, codec, operation));
-    }
-    let root = comm.process_at_rank(ROOT);
-    if comm.rank() != ROOT {
-        root.gather_varcount_into(&bytes[..]);
-        return None;
-    }
-    let (mut all, displs) = receive_buffer(&counts);
-    {
-        let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
-        root.gather_varcount_into_root(&bytes[..], &mut partition);
-    }
+    let all = gather_bytes(comm, call, &bytes)?;
     drop(bytes);
-    Some(assemble(
-        pieces(&all, &counts),
-        own,
-        value,
-        codec,
-        operation,
-    ))
+    let own = ROOT as usize;
+    Some(assemble(all.iter(), own, value, codec, operation))
 }
 
 pub(crate) fn all_gather(
@@ -179,19 +212,10 @@ pub(crate) fn all_gather(
 ) -> Vec<Value> {
     let operation = call.operation;
     let bytes = codec.encode(&*value, operation);
-    let own = comm.rank() as usize;
-    let (counts, agreed) = agreed_counts(comm, call, &bytes);
-    if all_inline(&counts) {
-        let pieces = inline_pieces(&agreed, &counts);
-        return assemble(pieces, own, value, codec, operation);
-    }
-    let (mut all, displs) = receive_buffer(&counts);
-    {
-        let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
-        comm.all_gather_varcount_into(&bytes[..], &mut partition);
-    }
+    let all = all_gather_bytes(comm, call, &bytes);
     drop(bytes);
-    assemble(pieces(&all, &counts), own, value, codec, operation)
+    let own = comm.rank() as usize;
+    assemble(all.iter(), own, value, codec, operation)
 }
 
 /// Sends `parts[r]`, given by the main rank, to rank `r`; returns this rank's part.
@@ -202,6 +226,27 @@ pub(crate) fn scatter(
     codec: Codec,
 ) -> Value {
     let operation = call.operation;
+    let Some(parts) = parts.filter(|_| comm.rank() == ROOT) else {
+        return codec.decode(&scatter_bytes(comm, call, None), operation);
+    };
+    let mut parts = parts.into_iter();
+    let own = parts.next().expect("one part per rank");
+    // The main rank's own part stays here: it sends nothing to itself.
+    let encoded: Vec<Vec<u8>> = std::iter::once(Vec::new())
+        .chain(parts.map(|part| codec.encode(&*part, operation).into_owned()))
+        .collect();
+    scatter_bytes(comm, call, Some(encoded));
+    own
+}
+
+/// Sends `parts[r]`, given by the root, to rank `r`; returns this rank's part (nothing on the
+/// root, whose own part stays where it is).
+pub(crate) fn scatter_bytes(
+    comm: &SimpleCommunicator,
+    call: &Call,
+    parts: Option<Vec<Vec<u8>>>,
+) -> Vec<u8> {
+    let operation = call.operation;
     agree(comm, Said::Call(call), 0, &[]);
     let root = comm.process_at_rank(ROOT);
     let mut mine_count: Count = 0;
@@ -209,23 +254,18 @@ pub(crate) fn scatter(
         root.scatter_into(&mut mine_count);
         let mut bytes = vec![0u8; mine_count as usize];
         root.scatter_varcount_into(&mut bytes[..]);
-        return codec.decode(&bytes, operation);
+        return bytes;
     }
-    let mut parts = parts.expect("the main rank passes the parts").into_iter();
-    let own = parts.next().expect("one part per rank");
-    // The main rank's own part stays here: it sends nothing to itself.
-    let encoded: Vec<Vec<u8>> = std::iter::once(Vec::new())
-        .chain(parts.map(|part| codec.encode(&*part, operation).into_owned()))
-        .collect();
-    let counts: Vec<Count> = encoded
+    let parts = parts.expect("the root passes the parts");
+    let counts: Vec<Count> = parts
         .iter()
         .map(|bytes| count(bytes.len(), operation))
         .collect();
     root.scatter_into_root(&counts[..], &mut mine_count);
     let displs = displacements(&counts);
-    let all: Vec<u8> = encoded.concat();
+    let all: Vec<u8> = parts.concat();
     let partition = Partition::new(&all[..], &counts[..], &displs[..]);
     let mut nothing: [u8; 0] = [];
     root.scatter_varcount_into_root(&partition, &mut nothing[..]);
-    own
+    Vec::new()
 }

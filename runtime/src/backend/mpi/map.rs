@@ -28,17 +28,17 @@ fn tag(call: u64) -> Tag {
 pub(crate) struct MpiResults {
     comm: Arc<SimpleCommunicator>,
     results_tag: Tag,
-    /// On the main rank: workers that have not said they are done.
+    /// On the main rank: senders that have not said they are done.
     workers_busy: usize,
 }
 
 impl MpiResults {
-    pub(crate) fn new(comm: Arc<SimpleCommunicator>, call: u64) -> Self {
-        let workers_busy = comm.size() as usize - 1;
+    /// The channel of the map of collective call `call`, to which `senders` ranks send.
+    pub(crate) fn new(comm: Arc<SimpleCommunicator>, call: u64, senders: usize) -> Self {
         MpiResults {
             comm,
             results_tag: tag(call),
-            workers_busy,
+            workers_busy: senders,
         }
     }
 

@@ -9,13 +9,14 @@
 mod agree;
 mod collectives;
 mod counter;
+mod hybrid;
 mod map;
 mod served;
 mod waits;
 
 use std::io::Write;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Once, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -109,7 +110,12 @@ impl Comm for MpiRank {
 
     fn results(&self, call: &Call) -> Box<dyn ResultChannel> {
         collectives::check_call(self.group(call.ranks), call);
-        Box::new(MpiResults::new(Arc::clone(&self.comm), call.number))
+        let senders = self.size - 1;
+        Box::new(MpiResults::new(
+            Arc::clone(&self.comm),
+            call.number,
+            senders,
+        ))
     }
 
     fn hosts(&self, rank: usize) -> bool {
@@ -153,15 +159,45 @@ fn initialize() {
     });
 }
 
-/// Runs `body` as this process's rank and returns its result; a panic is reported with its
-/// rank and item and ends the whole job (`MPI_Abort`), so that no rank is left waiting. What
-/// `watch` asks for is sent to the main rank when the world ends.
-pub(crate) fn launch<R>(watch: &Watch, body: &impl Fn() -> R) -> Result<R, Failure> {
-    initialize();
-    let world = Rc::new(world());
-    if world.size == 1 {
-        return super::solo::launch(watch, body);
+/// The rank-threads of each process in the current world (`DLP_THREADS`), for naming ranks.
+static THREADS_PER_PROCESS: AtomicUsize = AtomicUsize::new(1);
+
+/// The world rank of the first rank of `group` in the process at `index` of the group's
+/// communicator.
+fn first_rank_of(group: Ranks, index: usize) -> usize {
+    match THREADS_PER_PROCESS.load(Ordering::Relaxed) {
+        // The worker ranks' communicator leaves the main rank's process out.
+        1 => group.first() + index,
+        threads => (index * threads).max(group.first()),
     }
+}
+
+/// Runs `body` on this process's ranks, `threads` of them (`DLP_THREADS`), and returns the
+/// result of the first; a panic is reported with its rank and item and ends the whole job
+/// (`MPI_Abort`), so that no rank is left waiting. What `watch` asks for is sent to the main
+/// rank when the world ends.
+pub(crate) fn launch<R>(
+    threads: usize,
+    watch: &Watch,
+    body: &(impl Fn() -> R + Sync),
+) -> Result<R, Failure> {
+    initialize();
+    let world = world();
+    THREADS_PER_PROCESS.store(threads, Ordering::Relaxed);
+    match (world.size, threads) {
+        (1, 1) => super::solo::launch(watch, body),
+        (1, _) => super::threads::launch(threads, watch, body),
+        (_, 1) => launch_processes(Rc::new(world), watch, body),
+        _ => hybrid::launch(world, threads, watch, body),
+    }
+}
+
+/// Runs `body` as this process's rank, one rank a process.
+fn launch_processes<R>(
+    world: Rc<MpiRank>,
+    watch: &Watch,
+    body: &impl Fn() -> R,
+) -> Result<R, Failure> {
     let observer = Observer::new(watch, world.size, true);
     let comm: Rc<dyn Comm> = Rc::clone(&world) as Rc<dyn Comm>;
     let status = Arc::new(RankStatus::new(world.rank, watch.timeout.is_some()));

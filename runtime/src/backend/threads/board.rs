@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
-use super::Waits;
 use super::signal::{Signal, spin_until};
+use super::{Here, Waits};
 
 use crate::comm::{Call, Shared, Value};
 use crate::failure::{misuse, stop};
@@ -26,11 +26,13 @@ use crate::ranks::Ranks;
 const RING: u64 = 8;
 
 pub(crate) struct Board {
+    /// The ranks that meet here.
+    here: Here,
     /// The ring of the whole world and, made when first used, that of the worker ranks (the
     /// main rank alone never meets anyone).
     all: Ring,
     workers: OnceLock<Ring>,
-    /// Ranks whose body has returned: they will never enter another round.
+    /// Ranks here whose body has returned: they will never enter another round.
     returned: Box<[AtomicBool]>,
     aborted: AtomicBool,
     signal: Signal,
@@ -110,20 +112,25 @@ impl Round {
             self.encoded.resize_with(size, || None);
             self.inbox.resize_with(size, || None);
         }
-        let opened_by = self.opened_by.get_or_insert_with(|| call.clone());
-        if let Some(mismatch) = call.mismatch(opened_by) {
-            return Err(mismatch);
-        }
-        if let Some(first) = &self.length_of
-            && let Some(mismatch) = call.mismatch(first)
-        {
-            return Err(mismatch);
-        }
+        self.check(call)?;
         if self.length_of.is_none() && call.length.is_some() {
             self.length_of = Some(call.clone());
         }
         self.entered[place] = true;
         Ok(())
+    }
+
+    /// Whether `call` is the call the ranks that entered made (the first one opens the round);
+    /// the error text if not.
+    fn check(&mut self, call: &Call) -> Result<(), String> {
+        let opened_by = self.opened_by.get_or_insert_with(|| call.clone());
+        if let Some(mismatch) = call.mismatch(opened_by) {
+            return Err(mismatch);
+        }
+        match &self.length_of {
+            Some(first) => call.mismatch(first).map_or(Ok(()), Err),
+            None => Ok(()),
+        }
     }
 
     /// Empties the round for the next one of its cell, keeping what it allocated.
@@ -177,11 +184,12 @@ impl Cell {
 }
 
 impl Board {
-    pub(super) fn new(size: usize, waits: Arc<Waits>) -> Self {
+    pub(super) fn new(here: Here, waits: Arc<Waits>) -> Self {
         Board {
-            all: Ring::new(Ranks::All.range(size)),
+            all: Ring::new(here.members(Ranks::All)),
             workers: OnceLock::new(),
-            returned: (0..size).map(|_| AtomicBool::new(false)).collect(),
+            returned: here.ranks.clone().map(|_| AtomicBool::new(false)).collect(),
+            here,
             aborted: AtomicBool::new(false),
             signal: Signal::default(),
             waits,
@@ -193,8 +201,17 @@ impl Board {
             Ranks::All | Ranks::Main => &self.all,
             Ranks::Workers => self
                 .workers
-                .get_or_init(|| Ring::new(Ranks::Workers.range(self.returned.len()))),
+                .get_or_init(|| Ring::new(self.here.members(Ranks::Workers))),
         }
+    }
+
+    /// The place of `call`'s rank among the ranks of its group that meet here.
+    pub(crate) fn place(&self, call: &Call) -> usize {
+        call.rank - self.here.members(call.ranks).start
+    }
+
+    fn has_returned(&self, rank: usize) -> &AtomicBool {
+        &self.returned[rank - self.here.ranks.start]
     }
 
     /// Takes part in the round of `call`: runs `arrive` on entering, waits `until`, then
@@ -255,6 +272,20 @@ impl Board {
     /// Takes part in the round of `call` as the last rank to enter it: waits until every other
     /// rank of the group has entered, runs `arrive`, and leaves.
     pub(crate) fn meet_last(&self, call: &Call, arrive: impl FnOnce(&mut Round)) {
+        self.lead(call, |_| (), |()| (), |round, ()| arrive(round));
+    }
+
+    /// Takes part in the round of `call` as the first rank of its group here, which does the
+    /// group's work for the others: waits until every other rank of the group has entered, runs
+    /// `take` on the round, then `work` on what it took, outside the round's lock (the others
+    /// wait, `Until::RootEntered`), then enters with `publish` and leaves.
+    pub(crate) fn lead<T, U, R>(
+        &self,
+        call: &Call,
+        take: impl FnOnce(&mut Round) -> T,
+        work: impl FnOnce(T) -> U,
+        publish: impl FnOnce(&mut Round, U) -> R,
+    ) -> R {
         let round = self.locate(call);
         let Entered {
             cell, number, size, ..
@@ -262,14 +293,25 @@ impl Board {
         let others_entered =
             || cell.holds(number) && cell.entered.load(Ordering::Acquire) + 1 == size;
         self.wait(call, &round, others_entered);
-        let entered = self.enter(call, arrive);
+        let taken = {
+            let mut locked = cell.lock();
+            if let Err(message) = locked.check(call) {
+                drop(locked);
+                self.mismatched(message);
+            }
+            take(&mut locked)
+        };
+        let done = work(taken);
+        let mut published = None;
+        let entered = self.enter(call, |round| published = Some(publish(round, done)));
         self.leave(&entered);
+        published.expect("published on entering")
     }
 
     /// Where the round of `call` is held.
     fn locate(&self, call: &Call) -> Entered<'_> {
         let ring = self.ring(call.ranks);
-        let size = call.ranks.range(self.returned.len()).len();
+        let size = self.here.members(call.ranks).len();
         let number = call.number;
         Entered {
             ring,
@@ -286,13 +328,13 @@ impl Board {
         let Entered {
             cell, number, size, ..
         } = entered;
-        let place = call.ranks.place(call.rank, self.returned.len()).0;
+        let place = self.place(call);
         self.wait(call, &entered, || cell.holds(number));
         {
             let mut round = cell.lock();
             if let Err(message) = round.enter(call, place, size) {
                 drop(round);
-                misuse(message);
+                self.mismatched(message);
             }
             arrive(&mut round);
             cell.entered.fetch_add(1, Ordering::Release);
@@ -346,6 +388,16 @@ impl Board {
         self.stop_if_aborted();
     }
 
+    /// Stops the world for a mismatch that this rank found: it reports it, unless another rank
+    /// found one first (that one reports, and this rank stops).
+    fn mismatched(&self, message: String) -> ! {
+        if self.aborted.swap(true, Ordering::AcqRel) {
+            stop();
+        }
+        self.signal.notify();
+        misuse(message)
+    }
+
     fn stop_if_aborted(&self) {
         if self.aborted.load(Ordering::Relaxed) {
             stop();
@@ -359,7 +411,7 @@ impl Board {
         let round = cell.lock();
         ring.members.clone().find(|&rank| {
             let place = rank - ring.members.start;
-            self.returned[rank].load(Ordering::Acquire)
+            self.has_returned(rank).load(Ordering::Acquire)
                 && !round.entered.get(place).copied().unwrap_or(false)
         })
     }
@@ -398,7 +450,7 @@ impl Board {
 
     /// Records that `rank`'s body has returned, waking ranks that may be waiting for it.
     pub(crate) fn mark_returned(&self, rank: usize) {
-        self.returned[rank].store(true, Ordering::Release);
+        self.has_returned(rank).store(true, Ordering::Release);
         self.signal.notify();
     }
 

@@ -1,11 +1,12 @@
 //! The threads backend: the ranks of a world are OS threads of one process, and values move
 //! between them without being encoded.
 
-mod board;
+pub(super) mod board;
 mod results;
 mod signal;
 mod team;
 
+use std::ops::Range;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
@@ -28,30 +29,67 @@ trait Wake: Send + Sync {
     fn wake(&self);
 }
 
-/// What the rank-threads of one world share.
-struct ThreadWorld {
+/// The world ranks that the rank-threads of one process run, and those of them that are
+/// workers: the whole world on the threads backend; one process's share of a world of MPI
+/// processes times threads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Here {
+    pub(super) ranks: Range<usize>,
+    pub(super) workers: Range<usize>,
+}
+
+impl Here {
+    /// Every rank of a world of `size`.
+    pub(super) fn whole(size: usize) -> Here {
+        Here {
+            ranks: 0..size,
+            workers: Ranks::Workers.range(size),
+        }
+    }
+
+    /// The ranks of `group` that run here.
+    pub(super) fn members(&self, group: Ranks) -> Range<usize> {
+        match group {
+            Ranks::All => self.ranks.clone(),
+            Ranks::Main => self.ranks.start..(self.ranks.start + 1).min(Ranks::Main.range(1).end),
+            Ranks::Workers => self.workers.clone(),
+        }
+    }
+}
+
+/// What the rank-threads of one world share (of one process, where the world spans several).
+pub(super) struct ThreadWorld {
+    /// The ranks of the world, over every process.
     size: usize,
+    here: Here,
     observer: Option<Arc<Observer>>,
-    board: Board,
+    pub(super) board: Board,
     /// Where each rank is, and how long a rank may wait.
-    waits: Arc<Waits>,
+    pub(super) waits: Arc<Waits>,
     aborted: Arc<AtomicBool>,
     failure: Mutex<Option<Failure>>,
     sleepers: Mutex<Vec<Weak<dyn Wake>>>,
 }
 
 impl ThreadWorld {
-    fn new(size: usize, observer: Option<Arc<Observer>>, timeout: Option<Duration>) -> Self {
+    pub(super) fn new(
+        size: usize,
+        here: Here,
+        observer: Option<Arc<Observer>>,
+        timeout: Option<Duration>,
+    ) -> Self {
         let waits = Arc::new(Waits {
-            statuses: (0..size)
+            statuses: (here.ranks.clone())
                 .map(|rank| Arc::new(RankStatus::new(rank, timeout.is_some())))
                 .collect(),
+            first: here.ranks.start,
             timeout,
         });
         ThreadWorld {
             size,
+            board: Board::new(here.clone(), Arc::clone(&waits)),
+            here,
             observer,
-            board: Board::new(size, Arc::clone(&waits)),
             waits,
             aborted: Arc::new(AtomicBool::new(false)),
             failure: Mutex::new(None),
@@ -77,7 +115,9 @@ impl ThreadWorld {
     /// A world like this one, for `size` ranks watched as `watch` says, if this one can be run
     /// again: nothing is watched (an observer belongs to one world), and it ended well.
     fn reusable(&self, size: usize, watch: &Watch) -> bool {
-        self.size == size && self.waits.timeout == watch.timeout && self.observer.is_none()
+        self.here == Here::whole(size)
+            && self.waits.timeout == watch.timeout
+            && self.observer.is_none()
     }
 
     /// Readies a world that ended well for its next run.
@@ -102,11 +142,18 @@ impl ThreadWorld {
 
 /// Where the ranks of a world are, and how long one may wait for the others.
 pub(super) struct Waits {
+    /// The statuses of the ranks here, from world rank `first` on.
     statuses: Vec<Arc<RankStatus>>,
+    first: usize,
     timeout: Option<Duration>,
 }
 
 impl Waits {
+    /// The status of world rank `rank`, one of the ranks here.
+    pub(super) fn status(&self, rank: usize) -> &Arc<RankStatus> {
+        &self.statuses[rank - self.first]
+    }
+
     /// How long `rank` may still wait, having waited since `since`; `None`: without limit.
     /// Past its limit, the rank stops the world with a report of where every rank is.
     fn remaining(&self, rank: usize, since: Instant) -> Option<Duration> {
@@ -119,11 +166,10 @@ impl Waits {
             .statuses
             .iter()
             .enumerate()
-            .filter(|&(other, _)| other != rank)
-            .map(|(_, status)| status)
-            .map(|status| status.describe())
+            .filter(|&(other, _)| other + self.first != rank)
+            .map(|(_, status)| status.describe())
             .collect();
-        let report = timeout_report(&self.statuses[rank].describe(), limit, &others);
+        let report = timeout_report(&self.status(rank).describe(), limit, &others);
         // A rank stuck in its own code would never let the world end: the process ends here.
         eprintln!("dlp: {report}");
         std::process::exit(TIMEOUT_EXIT_CODE)
@@ -131,7 +177,7 @@ impl Waits {
 
     /// The error that `rank`'s `#[dlp::main]` returned, if it did.
     pub(super) fn error_of(&self, rank: usize) -> Option<String> {
-        self.statuses[rank].error()
+        self.status(rank).error()
     }
 
     /// Waits on `changed` for `rank`, at most until its time to wait is up; `since` holds when
@@ -144,7 +190,7 @@ impl Waits {
         since: &mut Option<Instant>,
     ) -> MutexGuard<'a, T> {
         let since = *since.get_or_insert_with(|| {
-            self.statuses[rank].waiting(true);
+            self.status(rank).waiting(true);
             Instant::now()
         });
         match self.remaining(rank, since) {
@@ -159,7 +205,7 @@ impl Waits {
     /// Ends `rank`'s wait that [`Waits::wait`] began at `since`, if it began.
     pub(super) fn done(&self, rank: usize, since: Option<Instant>) {
         if since.is_some() {
-            self.statuses[rank].waiting(false);
+            self.status(rank).waiting(false);
         }
     }
 }
@@ -173,7 +219,7 @@ struct ThreadRank {
 impl ThreadRank {
     /// This rank's place in the group that makes `call`.
     fn place(&self, call: &Call) -> usize {
-        call.ranks.place(self.rank, self.world.size).0
+        self.world.board.place(call)
     }
 
     /// Moves every rank's value to rank 0, in rank order.
@@ -357,13 +403,19 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
     let world = SPARE_WORLD
         .take()
         .filter(|spare| observer.is_none() && spare.reusable(size, watch))
-        .unwrap_or_else(|| Arc::new(ThreadWorld::new(size, observer.clone(), watch.timeout)));
-    let running = signal::Running::start(size);
+        .unwrap_or_else(|| {
+            let here = Here::whole(size);
+            Arc::new(ThreadWorld::new(
+                size,
+                here,
+                observer.clone(),
+                watch.timeout,
+            ))
+        });
     let other_rank = |rank| {
         run_rank(&world, rank, body);
     };
-    let main_result = team::run_on_team(size, &other_rank, || run_rank(&world, 0, body));
-    drop(running);
+    let main_result = run_here(&world.here, &other_rank, || run_rank(&world, 0, body));
     if let Some(observer) = observer {
         observer.end_world(|seen| Some(vec![seen]));
     }
@@ -388,6 +440,20 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
     }
 }
 
+/// Runs `rank(r)` for every world rank `r` here but the first, on the calling thread's team of
+/// helper threads, and `first` on the calling thread; returns what `first` returned once every
+/// rank has returned. Fails only if a helper thread cannot be started, before anything runs.
+pub(super) fn run_here<R>(
+    here: &Here,
+    rank: &(dyn Fn(usize) + Sync),
+    first: impl FnOnce() -> R,
+) -> Result<R, String> {
+    let _running = signal::Running::start(here.ranks.len());
+    let start = here.ranks.start;
+    let other = |index: usize| rank(start + index);
+    team::run_on_team(here.ranks.len(), &other, first)
+}
+
 thread_local! {
     /// The last world this thread ran, kept for its next world of the same size: a world
     /// started in a loop allocates nothing.
@@ -399,24 +465,46 @@ fn run_rank<R>(world: &Arc<ThreadWorld>, rank: usize, body: &impl Fn() -> R) -> 
         world: Arc::clone(world),
         rank,
     });
-    let status = Arc::clone(&world.waits.statuses[rank]);
-    let _rank = context::enter(RankContext::new(
-        rank,
-        world.size,
-        comm,
-        world.observer.clone(),
-        Arc::clone(&status),
-    ));
-    match run_guarded(rank, world.size, body) {
-        Ok(result) => {
-            status.left();
-            world.board.mark_returned(rank);
-            Some(result)
+    world.run_rank(rank, comm, body).ok()
+}
+
+/// How a rank's body ended, if not with a result.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Ended {
+    /// It failed, and the world is aborted.
+    Failed,
+    /// Another rank's failure stopped it.
+    Stopped,
+}
+
+impl ThreadWorld {
+    /// Runs `body` as world rank `rank`, one of the ranks here, which reaches the others through
+    /// `comm`. A failure aborts the world: it is recorded, and every rank here stops.
+    pub(super) fn run_rank<R>(
+        &self,
+        rank: usize,
+        comm: Rc<dyn Comm>,
+        body: &impl Fn() -> R,
+    ) -> Result<R, Ended> {
+        let status = Arc::clone(self.waits.status(rank));
+        let _rank = context::enter(RankContext::new(
+            rank,
+            self.size,
+            comm,
+            self.observer.clone(),
+            Arc::clone(&status),
+        ));
+        match run_guarded(rank, self.size, body) {
+            Ok(result) => {
+                status.left();
+                self.board.mark_returned(rank);
+                Ok(result)
+            }
+            Err(Some(failure)) => {
+                self.abort(failure);
+                Err(Ended::Failed)
+            }
+            Err(None) => Err(Ended::Stopped),
         }
-        Err(Some(failure)) => {
-            world.abort(failure);
-            None
-        }
-        Err(None) => None,
     }
 }

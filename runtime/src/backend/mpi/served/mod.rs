@@ -17,23 +17,19 @@
 mod protocol;
 mod server;
 
-use std::ffi::c_void;
-use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
+use std::time::Duration;
 
-use mpi::ffi;
-use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
 use crate::comm::{Counter, Step};
-use protocol::{
-    Kind, REPLY, REQUEST, Reply, Request, SERVER, advance_request, answer_of, apply, request,
-};
+use protocol::{Kind, Request, SERVER, advance_request, apply, request};
 pub(crate) use server::ClaimServer;
-use server::ThreadedComm;
+use server::Pending;
 
 /// Locks `mutex`; what it guards is left whole by every operation of this module, so a panic
 /// elsewhere cannot have broken it.
@@ -43,87 +39,36 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A claim sent ahead: its reply arrives into `reply` while the rank works.
-struct ClaimAhead {
-    request: ffi::MPI_Request,
-    /// Where MPI writes the reply: allocated in `send`, freed in `wait`, and leaked by a claim
-    /// dropped without waiting (a panicking rank's), which MPI may still write to.
-    reply: *mut Reply,
-}
-
-impl ClaimAhead {
-    /// Posts the receive of the reply, then sends `request`: replies to one rank come back in
-    /// the order of its requests, and receives are matched in the order they were posted.
-    fn send(comm: &ThreadedComm, request: Request) -> ClaimAhead {
-        let reply = Box::into_raw(Box::new([0u64; 3]));
-        let mut handle = MaybeUninit::<ffi::MPI_Request>::uninit();
-        // SAFETY: MPI writes at most 3 `u64`s into `reply`, an allocation of that size which
-        // stays allocated until the receive is complete (`wait`), or forever; `comm` is a live
-        // communicator, and MPI writes the request's handle into `handle`.
-        let handle = unsafe {
-            ffi::MPI_Irecv(
-                reply.cast::<c_void>(),
-                3,
-                ffi::RSMPI_UINT64_T,
-                SERVER,
-                REPLY,
-                comm.as_raw(),
-                handle.as_mut_ptr(),
-            );
-            handle.assume_init()
-        };
-        comm.process_at_rank(SERVER)
-            .send_with_tag(&request[..], REQUEST);
-        ClaimAhead {
-            request: handle,
-            reply,
-        }
-    }
-
-    /// Waits for the reply; its answer.
-    fn wait(mut self) -> [u64; 2] {
-        // SAFETY: `request` is the pending receive posted in `send`, completed once, here; once
-        // it is complete MPI no longer writes to `reply`, which `send` allocated as a box and
-        // nothing else frees.
-        let reply = unsafe {
-            ffi::MPI_Wait(&mut self.request, ffi::RSMPI_STATUS_IGNORE);
-            Box::from_raw(self.reply)
-        };
-        answer_of(*reply)
-    }
-}
-
 /// A claim counter of a dynamic split across nodes, held by the server.
+///
+/// Nothing about it is collective once it is open, so that any thread of a process may be the
+/// last to let it go (a process may run several ranks, as threads).
 pub(crate) struct ServedCounter {
     id: u64,
-    /// The ranks that share the counter.
-    group: Arc<SimpleCommunicator>,
+    /// The processes that share the counter.
+    processes: u64,
     server: &'static ClaimServer,
     /// The counter itself, in the main rank's process.
     local: Option<Arc<AtomicU64>>,
-    /// Elsewhere: the claim of the next chunk, sent while this one runs.
-    ahead: Mutex<Option<ClaimAhead>>,
+    /// Elsewhere: the claim of its next chunk that each rank-thread of this process sent while
+    /// it runs a chunk. Each rank's own: a rank's chunks come in increasing order, as its
+    /// iterator moves only forward.
+    ahead: Mutex<Vec<(ThreadId, Pending)>>,
 }
 
-// SAFETY: the group's handle is a plain MPI handle, used only by the rank that claims from the
-// counter, and MPI is initialized for calls from any thread (MPI_THREAD_MULTIPLE, which the claim
-// server needs); the rest is atomics and `Arc`s of them.
-unsafe impl Send for ServedCounter {}
-// SAFETY: as above.
-unsafe impl Sync for ServedCounter {}
-
 impl ServedCounter {
-    /// Opens a counter at 0; a collective call of every rank of `group`.
-    pub(crate) fn new(group: &Arc<SimpleCommunicator>) -> Self {
+    /// Opens a counter at 0; a collective call of every process of `group`.
+    pub(crate) fn new(group: &SimpleCommunicator) -> Self {
         let server = ClaimServer::of_process();
         let in_server_process = server.comm.rank() == SERVER;
+        let processes = group.size() as u64;
         let (mut id, mut local) = (0u64, None);
         if group.rank() == 0 {
             if in_server_process {
-                let (opened, counter) = server.counters.open();
+                let (opened, counter) = server.counters.open(processes);
                 (id, local) = (opened, Some(counter));
             } else {
-                id = server.ask(request(Kind::Open, 0, 0, 0))[0];
+                id = server.ask(request(Kind::Open, 0, processes, 0))[0];
             }
         }
         group.process_at_rank(0).broadcast_into(&mut id);
@@ -132,16 +77,21 @@ impl ServedCounter {
         }
         ServedCounter {
             id,
-            group: Arc::clone(group),
+            processes,
             server,
             local,
-            ahead: Mutex::new(None),
+            ahead: Mutex::new(Vec::new()),
         }
     }
 
-    /// The chunk that the claim sent ahead got, if one was sent.
+    /// The chunk that the calling rank's claim sent ahead got, if it sent one.
     fn chunk_ahead(&self) -> Option<Range<usize>> {
-        let claim = lock(&self.ahead).take()?;
+        let me = std::thread::current().id();
+        let claim = {
+            let mut ahead = lock(&self.ahead);
+            let at = ahead.iter().position(|(rank, _)| *rank == me)?;
+            ahead.swap_remove(at).1
+        };
         let [start, end] = claim.wait();
         Some(start as usize..end as usize)
     }
@@ -189,7 +139,8 @@ impl Counter for ServedCounter {
             }
         };
         if self.local.is_none() && !chunk.is_empty() {
-            *lock(&self.ahead) = Some(ClaimAhead::send(&self.server.comm, claim));
+            let next = self.server.post(claim);
+            lock(&self.ahead).push((std::thread::current().id(), next));
         }
         chunk
     }
@@ -202,36 +153,45 @@ impl Counter for ServedCounter {
         }
     }
 
-    /// The server takes each rank's requests in the order they were sent: once it has answered
-    /// a rank's `Flush`, that rank's additions are counted.
+    /// The server takes each process's requests in the order they were sent: once it has
+    /// answered a process's `Settle`, that process's additions are counted. Then waits until
+    /// every process has settled, asking now and then (rarely: once per split).
     fn settle(&self) {
-        if self.local.is_none() {
-            self.server.ask(request(Kind::Flush, self.id, 0, 0));
+        let settle = |arrive| match &self.local {
+            Some(_) => self.server.counters.settle(self.id, arrive),
+            None => Some(
+                self.server
+                    .ask(request(Kind::Settle, self.id, arrive.into(), 0))[0],
+            ),
+        };
+        let mut settled = settle(true);
+        while settled.is_some_and(|settled| settled < self.processes) {
+            std::thread::sleep(SETTLE_POLL);
+            settled = settle(false);
         }
-        self.group.barrier();
     }
 }
 
+/// How often a settling process asks whether the others have settled.
+const SETTLE_POLL: Duration = Duration::from_micros(200);
+
 impl Drop for ServedCounter {
-    /// Dropping is collective, as freeing a window is: once every rank of the group is done
-    /// with the counter, the first closes it.
+    /// Each process closes the counter once its ranks are done with it; the server forgets it
+    /// once every process has.
     fn drop(&mut self) {
         // A rank that is unwinding from a panic is about to end the job with MPI_Abort: it
-        // must not wait here for ranks that are still working.
+        // must not wait here for replies.
         if std::thread::panicking() {
             return;
         }
-        // A rank that left the split early has its claim ahead answered still: its chunk is not
-        // processed, as the rest of its current chunk is not.
-        let _ = self.chunk_ahead();
-        self.group.barrier();
-        if self.group.rank() != 0 {
-            return;
+        // A rank that left the split early has its claims ahead answered still: their chunks
+        // are not processed, as the rest of its current chunk is not.
+        for (_, claim) in lock(&self.ahead).drain(..) {
+            claim.wait();
         }
-        if self.local.is_some() {
-            self.server.counters.close(self.id);
-        } else {
-            self.server.ask(request(Kind::Close, self.id, 0, 0));
+        match &self.local {
+            Some(_) => _ = self.server.counters.close(self.id),
+            None => self.server.tell(request(Kind::Close, self.id, 0, 0)),
         }
     }
 }

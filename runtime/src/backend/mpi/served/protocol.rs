@@ -14,11 +14,12 @@ pub(super) const REQUEST: Tag = 1;
 pub(super) const REPLY: Tag = 2;
 
 /// What a request asks for. A request is `[kind, counter, a, b, c, d, e]`; the server replies
-/// `[value, end, 0]` (`end` only to `Advance`), or [`NOT_OPEN`], to every kind but `Bump`.
+/// `[value, end, 0]` (`end` only to `Advance`), or [`NOT_OPEN`], to every kind but `Bump` and
+/// `Close`. Requests of one process are served in the order it sent them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u64)]
 pub(super) enum Kind {
-    /// A new counter at 0; replies with its id.
+    /// A new counter at 0 that `a` processes share; replies with its id.
     Open = 0,
     /// Adds `a`; replies with the value before.
     Add = 1,
@@ -28,9 +29,11 @@ pub(super) enum Kind {
     Advance = 3,
     /// Adds `a`; no reply.
     Bump = 4,
-    /// Nothing: replies once every earlier request of the same rank has been served.
-    Flush = 5,
-    /// The counter is done with; replies with its last value.
+    /// Counts the sending process as settled if `a` is 1; replies with how many processes
+    /// have settled.
+    Settle = 5,
+    /// The sending process is done with the counter: once every process that shares it is, the
+    /// server forgets it. No reply.
     Close = 6,
 }
 
@@ -41,7 +44,7 @@ impl Kind {
         Kind::Swap,
         Kind::Advance,
         Kind::Bump,
-        Kind::Flush,
+        Kind::Settle,
         Kind::Close,
     ];
 
@@ -51,7 +54,7 @@ impl Kind {
 
     /// Whether the server replies to a request of this kind.
     pub(super) fn replied(word: u64) -> bool {
-        Kind::of(word) != Some(Kind::Bump)
+        !matches!(Kind::of(word), Some(Kind::Bump | Kind::Close))
     }
 }
 
@@ -84,8 +87,8 @@ fn step_of([_, _, a, b, c, d, e]: Request) -> Step {
 }
 
 /// What `request` does to `counter`, `[value, end]` (`end` only for `Advance`): the same on the
-/// server and in the main rank's process. Only for the kinds that act on one open counter;
-/// `Open` and `Close` act on the server's set of counters.
+/// server and in the main rank's process. Only for the kinds that act on one open counter's
+/// value; `Open`, `Settle` and `Close` act on the server's set of counters.
 pub(super) fn apply(counter: &AtomicU64, request: Request) -> [u64; 2] {
     let [kind, _, a, b, ..] = request;
     let value = match Kind::of(kind) {
@@ -99,7 +102,7 @@ pub(super) fn apply(counter: &AtomicU64, request: Request) -> [u64; 2] {
             let chunk = advance(counter, step_of(request));
             return [chunk.start, chunk.end];
         }
-        Some(Kind::Open | Kind::Flush | Kind::Close) | None => 0,
+        Some(Kind::Open | Kind::Settle | Kind::Close) | None => 0,
     };
     [value, 0]
 }

@@ -2,11 +2,15 @@
 //! answers requests, polling MPI.
 
 use std::collections::HashMap;
+use std::ffi::c_void;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use mpi::ffi;
+use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
@@ -16,7 +20,7 @@ use super::protocol::{Kind, NOT_OPEN, REPLY, REQUEST, Reply, Request, SERVER, an
 /// The counters the server holds, by id: what the main rank's process and the server share.
 #[derive(Default)]
 pub(super) struct Counters {
-    open: Mutex<HashMap<u64, Arc<AtomicU64>>>,
+    open: Mutex<HashMap<u64, Open>>,
     next_id: AtomicU64,
     /// Set when the main rank's process opens a counter, to wake the server: the other ranks'
     /// first claims of a split follow at once.
@@ -24,11 +28,25 @@ pub(super) struct Counters {
     wake: Condvar,
 }
 
+/// An open counter: its value, and how many of the processes that share it have settled and
+/// are still to close it.
+struct Open {
+    value: Arc<AtomicU64>,
+    settled: u64,
+    closing: u64,
+}
+
 impl Counters {
-    pub(super) fn open(&self) -> (u64, Arc<AtomicU64>) {
+    /// A new counter at 0 that `processes` processes share, each of which closes it.
+    pub(super) fn open(&self, processes: u64) -> (u64, Arc<AtomicU64>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let counter = Arc::new(AtomicU64::new(0));
-        self.lock().insert(id, Arc::clone(&counter));
+        let open = Open {
+            value: Arc::clone(&counter),
+            settled: 0,
+            closing: processes,
+        };
+        self.lock().insert(id, open);
         *lock(&self.opened) = true;
         self.wake.notify_one();
         (id, counter)
@@ -47,20 +65,34 @@ impl Counters {
         std::mem::take(&mut *opened)
     }
 
-    pub(super) fn close(&self, id: u64) -> Option<u64> {
-        let closed = self.lock().remove(&id)?;
-        Some(closed.load(Ordering::Acquire))
+    /// One of the processes that share counter `id` is done with it; the last forgets it.
+    pub(super) fn close(&self, id: u64) -> Option<()> {
+        let mut open = self.lock();
+        let counter = open.get_mut(&id)?;
+        counter.closing -= 1;
+        if counter.closing == 0 {
+            open.remove(&id);
+        }
+        Some(())
+    }
+
+    /// Counts one more process as settled if `arrive`; how many have.
+    pub(super) fn settle(&self, id: u64, arrive: bool) -> Option<u64> {
+        let mut open = self.lock();
+        let counter = open.get_mut(&id)?;
+        counter.settled += u64::from(arrive);
+        Some(counter.settled)
     }
 
     pub(super) fn get(&self, id: u64) -> Option<Arc<AtomicU64>> {
-        self.lock().get(&id).cloned()
+        self.lock().get(&id).map(|open| Arc::clone(&open.value))
     }
 
     fn any_open(&self) -> bool {
         !self.lock().is_empty()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<AtomicU64>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Open>> {
         lock(&self.open)
     }
 
@@ -68,10 +100,11 @@ impl Counters {
     /// open, which only a bug in dlp can ask for.
     fn answer(&self, request: Request) -> Option<[u64; 2]> {
         let [kind, id, ..] = request;
+        let [_, _, a, ..] = request;
         match Kind::of(kind)? {
-            Kind::Open => Some([self.open().0, 0]),
-            Kind::Close => Some([self.close(id)?, 0]),
-            Kind::Flush => Some([0, 0]),
+            Kind::Open => Some([self.open(a).0, 0]),
+            Kind::Close => self.close(id).map(|()| [0, 0]),
+            Kind::Settle => Some([self.settle(id, a == 1)?, 0]),
             Kind::Add | Kind::Bump | Kind::Swap | Kind::Advance => {
                 Some(apply(&*self.get(id)?, request))
             }
@@ -85,6 +118,10 @@ pub(crate) struct ClaimServer {
     /// A duplicate of `MPI_COMM_WORLD` for claims alone, shared with the server's thread.
     pub(super) comm: Arc<ThreadedComm>,
     pub(super) counters: Arc<Counters>,
+    /// Held while a request that is replied to is sent and its reply's receive posted: the
+    /// threads of a process then get their replies, which come back in the order of the
+    /// requests, in the order of their receives.
+    sending: Mutex<()>,
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -129,6 +166,7 @@ impl ClaimServer {
             ClaimServer {
                 comm,
                 counters,
+                sending: Mutex::new(()),
                 stop,
                 thread: Mutex::new(thread),
             }
@@ -149,11 +187,34 @@ impl ClaimServer {
 
     /// Sends `request` to the server and returns its answer, `[value, end]`.
     pub(super) fn ask(&self, request: Request) -> [u64; 2] {
-        let server = self.comm.process_at_rank(SERVER);
-        server.send_with_tag(&request[..], REQUEST);
-        let mut reply: Reply = [0; 3];
-        server.receive_into_with_tag(&mut reply[..], REPLY);
-        answer_of(reply)
+        self.post(request).wait()
+    }
+
+    /// Sends `request` to the server; its reply arrives while the caller goes on.
+    pub(super) fn post(&self, request: Request) -> Pending {
+        let reply = Box::into_raw(Box::new([0u64; 3]));
+        let mut handle = MaybeUninit::<ffi::MPI_Request>::uninit();
+        let _sending = lock(&self.sending);
+        // SAFETY: MPI writes at most 3 `u64`s into `reply`, an allocation of that size which
+        // stays allocated until the receive is complete (`Pending::wait`), or forever; the
+        // communicator is live, and MPI writes the request's handle into `handle`.
+        let handle = unsafe {
+            ffi::MPI_Irecv(
+                reply.cast::<c_void>(),
+                3,
+                ffi::RSMPI_UINT64_T,
+                SERVER,
+                REPLY,
+                self.comm.as_raw(),
+                handle.as_mut_ptr(),
+            );
+            handle.assume_init()
+        };
+        self.tell(request);
+        Pending {
+            request: handle,
+            reply,
+        }
     }
 
     /// Sends `request` to the server, which does not reply.
@@ -163,12 +224,39 @@ impl ClaimServer {
     }
 }
 
+/// A request sent to the server, whose reply is on its way.
+pub(super) struct Pending {
+    request: ffi::MPI_Request,
+    /// Where MPI writes the reply: allocated in `post`, freed in `wait`, and leaked by a
+    /// request dropped without waiting (a panicking rank's), which MPI may still write to.
+    reply: *mut Reply,
+}
+
+// SAFETY: the request handle and the reply's allocation belong to this value alone, and MPI is
+// initialized for calls from any thread (a claim server needs MPI_THREAD_MULTIPLE).
+unsafe impl Send for Pending {}
+
+impl Pending {
+    /// Waits for the reply; its answer.
+    pub(super) fn wait(mut self) -> [u64; 2] {
+        // SAFETY: `request` is the pending receive posted in `post`, completed once, here; once
+        // it is complete MPI no longer writes to `reply`, which `post` allocated as a box and
+        // nothing else frees.
+        let reply = unsafe {
+            ffi::MPI_Wait(&mut self.request, ffi::RSMPI_STATUS_IGNORE);
+            Box::from_raw(self.reply)
+        };
+        answer_of(*reply)
+    }
+}
+
 /// Answers requests until `stop`.
 fn serve(comm: &SimpleCommunicator, counters: &Counters, stop: &AtomicBool) {
     quick_timers();
     let mut last_request = Instant::now();
     let mut gap = OPEN_STEP_MAX;
-    while !stop.load(Ordering::Acquire) {
+    let mut stopped = None;
+    while !done_serving(counters, stop, &mut stopped) {
         // A probe that finds nothing moves the transport on, and a request that had reached this
         // process is then found by the next: measured here (MPICH 4.0, ch4:ucx), probing twice per
         // wake-up cut the mean claim from 280 µs to 80 µs.
@@ -193,6 +281,21 @@ fn serve(comm: &SimpleCommunicator, counters: &Counters, stop: &AtomicBool) {
         last_request = Instant::now();
     }
 }
+
+/// Whether to stop serving: once asked to, when every counter is closed or after
+/// [`LAST_CLOSES`]. A process closes a counter without waiting for a reply, and its `Close` may
+/// not have arrived when the main rank's process is done: MPI then finds it unreceived.
+fn done_serving(counters: &Counters, stop: &AtomicBool, stopped: &mut Option<Instant>) -> bool {
+    if !stop.load(Ordering::Acquire) {
+        return false;
+    }
+    let since = *stopped.get_or_insert_with(Instant::now);
+    !counters.any_open() || since.elapsed() > LAST_CLOSES
+}
+
+/// The longest the server waits, once the main rank's process is done, for the other processes
+/// to close their counters: they have left their worlds by then, and their `Close` is on its way.
+const LAST_CLOSES: Duration = Duration::from_secs(1);
 
 /// How long the server spins after a request, or after a split has started, before it sleeps:
 /// claims come in bursts.
@@ -288,7 +391,7 @@ mod tests {
     #[test]
     fn the_server_answers_each_kind_and_refuses_counters_it_does_not_hold() {
         let counters = Counters::default();
-        let [id, _] = counters.answer(request(Kind::Open, 0, 0, 0)).unwrap();
+        let [id, _] = counters.answer(request(Kind::Open, 0, 2, 0)).unwrap();
         let value = |request| counters.answer(request).map(|[value, _]| value);
         assert_eq!(value(request(Kind::Add, id, 5, 0)), Some(0));
         assert_eq!(value(request(Kind::Bump, id, 1, 0)), Some(5));
@@ -304,7 +407,12 @@ mod tests {
         // 20 left: a quarter of them.
         assert_eq!(counters.answer(advance_request(id, step)), Some([10, 15]));
         assert_eq!(value(request(Kind::Add, id, 0, 0)), Some(15));
-        assert_eq!(value(request(Kind::Close, id, 0, 0)), Some(15));
+        assert_eq!(value(request(Kind::Settle, id, 1, 0)), Some(1));
+        assert_eq!(value(request(Kind::Settle, id, 0, 0)), Some(1));
+        // Open until both processes that share it have closed it.
+        assert_eq!(value(request(Kind::Close, id, 0, 0)), Some(0));
+        assert_eq!(value(request(Kind::Add, id, 0, 0)), Some(15));
+        assert_eq!(value(request(Kind::Close, id, 0, 0)), Some(0));
         assert_eq!(value(request(Kind::Add, id, 1, 0)), None);
         assert_eq!(counters.answer([99, id, 0, 0, 0, 0, 0]), None);
     }

@@ -1,0 +1,163 @@
+//! One world of MPI processes × rank-threads (`mpiexec -n P` with `DLP_THREADS=T`): world rank
+//! `process × T + thread`. Within a process the ranks are threads that meet on the threads
+//! backend's board, and values move between them; across processes, the first rank of a group
+//! in each process (its leader) speaks MPI for the others.
+//!
+//! MPI matches collectives by their order on a communicator, so one thread of a process makes
+//! all of a group's MPI collectives: its leader, in the order of the group's calls. The whole
+//! world and the worker ranks have a communicator each (their leaders differ in the main rank's
+//! process). Dynamic splits claim from the claim server (`served`), whose counters need no
+//! collective call once open: any thread may be the last to let one go. Map results travel by
+//! point-to-point messages from every rank but the main one.
+
+mod comm;
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use mpi::topology::{Communicator, SimpleCommunicator};
+
+use super::agree::{self, Said};
+use super::served::ClaimServer;
+use super::{MpiRank, PANIC_EXIT_CODE, THREAD_MULTIPLE, abort_job, collectives, end_call, waits};
+use crate::backend::threads::{Ended, Here, ThreadWorld, run_here};
+use crate::comm::{Codec, Value};
+use crate::config::Watch;
+use crate::failure::{Failure, misuse_found};
+use crate::observe::{Observer, Seen};
+use crate::ranks::Ranks;
+use comm::HybridRank;
+
+/// What the rank-threads of one process share.
+struct Process {
+    /// The board on which they meet, and where each is.
+    threads: Arc<ThreadWorld>,
+    here: Here,
+    /// Every process, for the calls of the whole world.
+    all: Arc<SimpleCommunicator>,
+    /// Every process too, for the calls of the worker ranks, which the main rank's process also
+    /// runs; a communicator of their own, since the two groups number their calls apart.
+    workers: Arc<SimpleCommunicator>,
+    size: usize,
+    observer: Option<Arc<Observer>>,
+}
+
+// SAFETY: a `Process` is made only by `launch`, and only once MPI has granted
+// MPI_THREAD_MULTIPLE, under which any thread may call MPI on any communicator; the
+// communicators' handles are written once, when they are made, and outlive every rank-thread.
+unsafe impl Send for Process {}
+// SAFETY: as above.
+unsafe impl Sync for Process {}
+
+/// Runs `body` on the `threads` rank-threads of this process, in a world of every process of
+/// the job times `threads`; returns the result of this process's first rank.
+pub(super) fn launch<R>(
+    world: MpiRank,
+    threads: usize,
+    watch: &Watch,
+    body: &(impl Fn() -> R + Sync),
+) -> Result<R, Failure> {
+    if !THREAD_MULTIPLE.load(Ordering::Relaxed) {
+        refuse_without_thread_multiple(&world, threads);
+    }
+    // Collective the first time: every process starts it here, before any split.
+    ClaimServer::of_process();
+    let size = world.size * threads;
+    let here = here(world.rank, threads);
+    let observer = Observer::new(watch, size, true);
+    let process = Arc::new(Process {
+        threads: Arc::new(ThreadWorld::new(
+            size,
+            here.clone(),
+            observer.clone(),
+            watch.timeout,
+        )),
+        workers: Arc::new(world.comm.duplicate()),
+        all: world.comm,
+        here,
+        size,
+        observer,
+    });
+    let other_rank = |rank| {
+        run_rank(&process, rank, watch, body);
+    };
+    let first = process.here.ranks.start;
+    let result = run_here(&process.here, &other_rank, || {
+        run_rank(&process, first, watch, body)
+    });
+    let result = result.map_err(|message| Failure::new(first, None, &message))?;
+    end_world(&process);
+    Ok(result)
+}
+
+/// The world ranks that the `threads` rank-threads of process `process` run.
+fn here(process: usize, threads: usize) -> Here {
+    let ranks = process * threads..(process + 1) * threads;
+    let workers = ranks.start.max(Ranks::Workers.first())..ranks.end;
+    Here { ranks, workers }
+}
+
+/// Runs `body` as world rank `rank`, one of this process's threads; a failure ends the job.
+fn run_rank<R>(process: &Arc<Process>, rank: usize, watch: &Watch, body: &impl Fn() -> R) -> R {
+    let comm = Rc::new(HybridRank::new(Arc::clone(process), rank));
+    if rank == process.here.ranks.start {
+        // The first rank speaks MPI for the others of the world: it answers where it is.
+        let status = process.threads.waits.status(rank);
+        waits::limit(&process.all, status, watch.timeout);
+    }
+    match process.threads.run_rank(rank, comm, body) {
+        Ok(result) => result,
+        // The other ranks here stop where they wait, and report nothing more.
+        Err(Ended::Failed) => abort_job(PANIC_EXIT_CODE),
+        Err(Ended::Stopped) => agree::wait_for_the_end(REPORT_TIME),
+    }
+}
+
+/// Once every rank of this process has returned: a call that one made and another never did is
+/// reported, and the other processes learn that these ranks have left; what was watched goes to
+/// the main rank.
+fn end_world(process: &Process) {
+    if let Some((rank, message)) = process.threads.board.unmatched() {
+        misuse_found(rank, message);
+        abort_job(PANIC_EXIT_CODE);
+    }
+    let waits = &process.threads.waits;
+    let error = process
+        .here
+        .ranks
+        .clone()
+        .find_map(|rank| waits.error_of(rank));
+    agree::agree(&process.all, Said::End(error), 0, &[]);
+    let Some(observer) = &process.observer else {
+        return;
+    };
+    observer.end_world(|seen| {
+        let seen = Box::new(seen) as Value;
+        let call = end_call(process.here.ranks.start);
+        let all = collectives::gather(&process.all, &call, seen, Codec::of::<Seen>())?;
+        Some(
+            all.into_iter()
+                .map(|seen| *seen.downcast().expect("seen"))
+                .collect(),
+        )
+    });
+}
+
+/// How long a rank stopped by another's failure waits for it to end the job.
+const REPORT_TIME: Duration = Duration::from_secs(3);
+
+/// Ends the job, with one line from the main rank's process: rank-threads in several
+/// processes need an MPI that lets threads call it at once.
+fn refuse_without_thread_multiple(world: &MpiRank, threads: usize) -> ! {
+    if world.rank == 0 {
+        eprintln!(
+            "dlp: DLP_THREADS={threads} under MPI runs {threads} rank-threads in each process, \
+             which needs MPI_THREAD_MULTIPLE, and this MPI did not grant it (or the program \
+             initialized MPI itself with less); unset DLP_THREADS to run one rank per process"
+        );
+        abort_job(crate::ConfigError::EXIT_CODE);
+    }
+    agree::wait_for_the_end(REPORT_TIME)
+}
