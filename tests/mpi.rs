@@ -945,16 +945,44 @@ mod on_mpi {
     /// an error or panics.
     fn processes_times_threads_checks() -> Vec<Check> {
         let grid = (1..=3).flat_map(|processes| (1..=3).map(move |threads| (processes, threads)));
-        grid.map(|(processes, threads)| {
-            check(
-                format!(
-                    "{processes} processes x {threads} threads: every item once, every \
-                     collective, and no hang at a break, early return, error or panic"
-                ),
-                move || processes_times_threads(processes, threads),
-            )
-        })
-        .collect()
+        let mut checks: Vec<Check> = grid
+            .map(|(processes, threads)| {
+                check(
+                    format!(
+                        "{processes} processes x {threads} threads: every item once, every \
+                         collective, and no hang at a break, early return, error or panic"
+                    ),
+                    move || processes_times_threads(processes, threads),
+                )
+            })
+            .collect();
+        checks.push(check(
+            "3 processes x 2 threads: a rank stuck in its own code ends the job after \
+             DLP_TIMEOUT, with one report of where each of the 6 ranks is",
+            || {
+                let started = std::time::Instant::now();
+                let env = [
+                    (runner::CHILD_VAR, "stuck"),
+                    ("DLP_TIMEOUT", "1s"),
+                    ("DLP_THREADS", "2"),
+                ];
+                let outcome = mpiexec(3, &me(), &env);
+                let stderr = &outcome.stderr;
+                let ranks_named = (0..6)
+                    .filter(|rank| stderr.contains(&format!("\n  rank {rank}: ")))
+                    .count();
+                expect(
+                    outcome.code == Some(124)
+                        && started.elapsed() < Duration::from_secs(10)
+                        && stderr.matches("longer than DLP_TIMEOUT=1.0 s").count() == 1
+                        && stderr.contains("rank 5: runs item 5 of the loop")
+                        && ranks_named == 6,
+                    "exit 124 within 10 s, one report naming the 6 ranks and rank 5's item",
+                    &outcome,
+                )
+            },
+        ));
+        checks
     }
 
     fn processes_times_threads(processes: usize, threads: usize) -> Result<(), String> {

@@ -33,6 +33,7 @@ use crate::status::RankStatus;
 use counter::RemoteCounter;
 use map::MpiResults;
 use served::{ClaimServer, ServedCounter};
+use waits::ProcessWaits;
 
 /// This process's rank in the world of MPI processes.
 struct MpiRank {
@@ -201,7 +202,8 @@ fn launch_processes<R>(
     let observer = Observer::new(watch, world.size, true);
     let comm: Rc<dyn Comm> = Rc::clone(&world) as Rc<dyn Comm>;
     let status = Arc::new(RankStatus::new(world.rank, watch.timeout.is_some()));
-    waits::limit(&world.comm, &status, watch.timeout);
+    let process_waits = ProcessWaits::new(&world.comm, vec![Arc::clone(&status)], watch.timeout);
+    waits::limit(process_waits.as_ref(), &status);
     let entered = context::enter(RankContext::new(
         world.rank,
         world.size,

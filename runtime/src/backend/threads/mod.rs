@@ -72,16 +72,21 @@ pub(super) struct ThreadWorld {
 }
 
 impl ThreadWorld {
+    /// A world of `size` ranks, of which those of `here` run in this process. Where the world
+    /// spans several processes, `others` reaches them, given the statuses of the ranks here.
     pub(super) fn new(
         size: usize,
         here: Here,
         observer: Option<Arc<Observer>>,
         timeout: Option<Duration>,
+        others: ReachOthers,
     ) -> Self {
+        let statuses: Vec<_> = (here.ranks.clone())
+            .map(|rank| Arc::new(RankStatus::new(rank, timeout.is_some())))
+            .collect();
         let waits = Arc::new(Waits {
-            statuses: (here.ranks.clone())
-                .map(|rank| Arc::new(RankStatus::new(rank, timeout.is_some())))
-                .collect(),
+            others: others(&statuses),
+            statuses,
             first: here.ranks.start,
             timeout,
         });
@@ -146,7 +151,28 @@ pub(super) struct Waits {
     statuses: Vec<Arc<RankStatus>>,
     first: usize,
     timeout: Option<Duration>,
+    /// The world's other processes, where it spans several.
+    others: Option<Arc<dyn OtherProcesses>>,
 }
+
+/// The other processes of a world that spans several, as the ranks here see them while they
+/// wait with a limit.
+pub(super) trait OtherProcesses: Send + Sync {
+    /// Answers the other processes' questions of where the ranks here are.
+    fn answer(&self);
+
+    /// Ends the job with a report of where every rank of every process is: `waiter`, one of the
+    /// ranks here, waited past the limit.
+    fn report(&self, waiter: &RankStatus) -> !;
+}
+
+/// How the ranks here reach the other processes of their world, if it spans several, given
+/// their statuses.
+pub(super) type ReachOthers<'a> =
+    &'a mut dyn FnMut(&[Arc<RankStatus>]) -> Option<Arc<dyn OtherProcesses>>;
+
+/// How often a rank here that waits with a limit answers the other processes' questions.
+const ANSWER_EVERY: Duration = Duration::from_millis(10);
 
 impl Waits {
     /// The status of world rank `rank`, one of the ranks here.
@@ -161,6 +187,9 @@ impl Waits {
         let waited = since.elapsed();
         if waited < limit {
             return Some(limit - waited);
+        }
+        if let Some(others) = &self.others {
+            others.report(self.status(rank));
         }
         let others: Vec<String> = self
             .statuses
@@ -196,6 +225,13 @@ impl Waits {
         match self.remaining(rank, since) {
             None => changed.wait(guard).unwrap_or_else(PoisonError::into_inner),
             Some(left) => {
+                let left = match &self.others {
+                    Some(others) => {
+                        others.answer();
+                        left.min(ANSWER_EVERY)
+                    }
+                    None => left,
+                };
                 let waited = changed.wait_timeout(guard, left);
                 waited.unwrap_or_else(PoisonError::into_inner).0
             }
@@ -404,12 +440,13 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
         .take()
         .filter(|spare| observer.is_none() && spare.reusable(size, watch))
         .unwrap_or_else(|| {
-            let here = Here::whole(size);
+            let (here, alone) = (Here::whole(size), &mut |_: &[_]| None);
             Arc::new(ThreadWorld::new(
                 size,
                 here,
                 observer.clone(),
                 watch.timeout,
+                alone,
             ))
         });
     let other_rank = |rank| {

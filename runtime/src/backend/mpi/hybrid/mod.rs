@@ -21,8 +21,9 @@ use mpi::topology::{Communicator, SimpleCommunicator};
 
 use super::agree::{self, Said};
 use super::served::ClaimServer;
+use super::waits::ProcessWaits;
 use super::{MpiRank, PANIC_EXIT_CODE, THREAD_MULTIPLE, abort_job, collectives, end_call, waits};
-use crate::backend::threads::{Ended, Here, ThreadWorld, run_here};
+use crate::backend::threads::{Ended, Here, OtherProcesses, ThreadWorld, run_here};
 use crate::comm::{Codec, Value};
 use crate::config::Watch;
 use crate::failure::{Failure, misuse_found};
@@ -34,6 +35,8 @@ use comm::HybridRank;
 struct Process {
     /// The board on which they meet, and where each is.
     threads: Arc<ThreadWorld>,
+    /// How long they may wait, with where the ranks of the other processes are.
+    waits: Option<Arc<ProcessWaits>>,
     here: Here,
     /// Every process, for the calls of the whole world.
     all: Arc<SimpleCommunicator>,
@@ -67,13 +70,21 @@ pub(super) fn launch<R>(
     let size = world.size * threads;
     let here = here(world.rank, threads);
     let observer = Observer::new(watch, size, true);
+    // A rank here that waits too long asks the other processes, and answers them meanwhile.
+    let mut waits = None;
+    let threads = Arc::new(ThreadWorld::new(
+        size,
+        here.clone(),
+        observer.clone(),
+        watch.timeout,
+        &mut |statuses| {
+            waits = ProcessWaits::new(&world.comm, statuses.to_vec(), watch.timeout);
+            waits.clone().map(|waits| waits as Arc<dyn OtherProcesses>)
+        },
+    ));
     let process = Arc::new(Process {
-        threads: Arc::new(ThreadWorld::new(
-            size,
-            here.clone(),
-            observer.clone(),
-            watch.timeout,
-        )),
+        threads,
+        waits,
         workers: Arc::new(world.comm.duplicate()),
         all: world.comm,
         here,
@@ -81,11 +92,11 @@ pub(super) fn launch<R>(
         observer,
     });
     let other_rank = |rank| {
-        run_rank(&process, rank, watch, body);
+        run_rank(&process, rank, body);
     };
     let first = process.here.ranks.start;
     let result = run_here(&process.here, &other_rank, || {
-        run_rank(&process, first, watch, body)
+        run_rank(&process, first, body)
     });
     let result = result.map_err(|message| Failure::new(first, None, &message))?;
     end_world(&process);
@@ -100,13 +111,9 @@ fn here(process: usize, threads: usize) -> Here {
 }
 
 /// Runs `body` as world rank `rank`, one of this process's threads; a failure ends the job.
-fn run_rank<R>(process: &Arc<Process>, rank: usize, watch: &Watch, body: &impl Fn() -> R) -> R {
+fn run_rank<R>(process: &Arc<Process>, rank: usize, body: &impl Fn() -> R) -> R {
     let comm = Rc::new(HybridRank::new(Arc::clone(process), rank));
-    if rank == process.here.ranks.start {
-        // The first rank speaks MPI for the others of the world: it answers where it is.
-        let status = process.threads.waits.status(rank);
-        waits::limit(&process.all, status, watch.timeout);
-    }
+    waits::limit(process.waits.as_ref(), process.threads.waits.status(rank));
     match process.threads.run_rank(rank, comm, body) {
         Ok(result) => result,
         // The other ranks here stop where they wait, and report nothing more.
