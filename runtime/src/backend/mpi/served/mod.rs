@@ -8,9 +8,9 @@
 //! of that process (the server) answers every claim as it arrives: one round trip, whatever the
 //! main rank is computing. The main rank itself claims straight from the counter in its memory.
 //!
-//! The server polls MPI (a blocking receive would busy-poll and take the main rank's core): it
-//! spins while claims keep coming, then sleeps half the mean time between requests while a
-//! counter is open, and long steps while none is. The other ranks send their next claim when
+//! The server polls MPI (a blocking receive would busy-poll and take the main rank's core),
+//! and sleeps in between: half the mean time between requests while a counter is open, long
+//! steps while none is (it is woken when the main rank's process opens one). The other ranks send their next claim when
 //! they start a chunk, so the reply is there when the chunk ends, and the server need not wake
 //! often. Needs MPI initialized with `MPI_THREAD_MULTIPLE`.
 
