@@ -36,6 +36,9 @@ trait Wake: Send + Sync {
 pub(super) struct Here {
     pub(super) ranks: Range<usize>,
     pub(super) workers: Range<usize>,
+    /// The processes of this machine that run rank-threads of the world, this one included:
+    /// they share its cores.
+    pub(super) processes_on_machine: usize,
 }
 
 impl Here {
@@ -44,6 +47,7 @@ impl Here {
         Here {
             ranks: 0..size,
             workers: Ranks::Workers.range(size),
+            processes_on_machine: 1,
         }
     }
 
@@ -485,7 +489,7 @@ pub(super) fn run_here<R>(
     rank: &(dyn Fn(usize) + Sync),
     first: impl FnOnce() -> R,
 ) -> Result<R, String> {
-    let _running = signal::Running::start(here.ranks.len());
+    let _running = signal::Running::start(here.ranks.len(), here.processes_on_machine);
     let start = here.ranks.start;
     let other = |index: usize| rank(start + index);
     team::run_on_team(here.ranks.len(), &other, first)

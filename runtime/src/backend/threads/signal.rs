@@ -17,13 +17,18 @@ const YIELDS_WHEN_CROWDED: usize = 4;
 
 /// Rank-threads of this process that run a body now, in any world.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// Processes of this machine, this one included, that run as many rank-threads on its cores at
+/// once, as the last world started said (a world of processes × threads, several to a machine).
+static PROCESSES_HERE: AtomicUsize = AtomicUsize::new(1);
 
 /// Counts the rank-threads of a world among the running ones while the guard lives.
 pub(super) struct Running(usize);
 
 impl Running {
-    pub(super) fn start(ranks: usize) -> Running {
+    /// `ranks` rank-threads start, in each of `processes` processes of this machine.
+    pub(super) fn start(ranks: usize, processes: usize) -> Running {
         RUNNING.fetch_add(ranks, Ordering::Relaxed);
+        PROCESSES_HERE.store(processes.max(1), Ordering::Relaxed);
         Running(ranks)
     }
 }
@@ -41,7 +46,8 @@ fn cores() -> usize {
 
 /// Returns true as soon as `ready` holds, or false once the waiter should sleep instead.
 pub(super) fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
-    if RUNNING.load(Ordering::Relaxed) > cores() {
+    let running = RUNNING.load(Ordering::Relaxed) * PROCESSES_HERE.load(Ordering::Relaxed);
+    if running > cores() {
         for _ in 0..YIELDS_WHEN_CROWDED {
             if ready() {
                 return true;

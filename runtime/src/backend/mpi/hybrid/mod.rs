@@ -13,8 +13,8 @@
 mod comm;
 
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -68,7 +68,7 @@ pub(super) fn launch<R>(
     // Collective the first time: every process starts it here, before any split.
     ClaimServer::of_process();
     let size = world.size * threads;
-    let here = here(world.rank, threads);
+    let here = here(world.rank, threads, processes_on_this_node(&world.comm));
     let observer = Observer::new(watch, size, true);
     // A rank here that waits too long asks the other processes, and answers them meanwhile.
     let mut waits = None;
@@ -103,11 +103,23 @@ pub(super) fn launch<R>(
     Ok(result)
 }
 
-/// The world ranks that the `threads` rank-threads of process `process` run.
-fn here(process: usize, threads: usize) -> Here {
+/// How many processes of the job run on this machine, this one included: found by the first
+/// world, a collective call of every process, and the same for every later one.
+fn processes_on_this_node(comm: &SimpleCommunicator) -> usize {
+    static FOUND: OnceLock<usize> = OnceLock::new();
+    *FOUND.get_or_init(|| comm.split_shared(0).size() as usize)
+}
+
+/// The world ranks that the `threads` rank-threads of process `process` run, one of
+/// `processes_on_machine` processes of this machine.
+fn here(process: usize, threads: usize, processes_on_machine: usize) -> Here {
     let ranks = process * threads..(process + 1) * threads;
     let workers = ranks.start.max(Ranks::Workers.first())..ranks.end;
-    Here { ranks, workers }
+    Here {
+        ranks,
+        workers,
+        processes_on_machine,
+    }
 }
 
 /// Runs `body` as world rank `rank`, one of this process's threads; a failure ends the job.
