@@ -251,6 +251,15 @@ mod on_mpi {
                     println!("the worker ranks' splits took every item once: {every_once}");
                 }
             }
+            "workers-early-return" => dlp::run(|| {
+                // Rank 1 leaves before the worker ranks' split; the others make it.
+                if dlp::rank() == 1 {
+                    return;
+                }
+                let items: Vec<u32> = (0..50).collect();
+                on_workers(&items);
+                dlp::barrier();
+            }),
             "nested" => {
                 let pairs = dlp::run(|| {
                     let mut mine = Vec::new();
@@ -1036,6 +1045,22 @@ mod on_mpi {
             return Ok(()); // no rank 1 to return early
         }
         early_return_on(processes, &env)?;
+        let started = std::time::Instant::now();
+        let outcome = run("workers-early-return");
+        let dlp_lines = outcome
+            .stderr
+            .lines()
+            .filter(|line| line.starts_with("dlp: "));
+        expect(
+            outcome.code == Some(101)
+                && started.elapsed() < Duration::from_secs(10)
+                && outcome
+                    .stderr
+                    .contains("but rank 1 has already returned from the world")
+                && dlp_lines.count() == 1,
+            "within 10 s, exit 101 and one line: rank 1 returned before the worker ranks' split",
+            &outcome,
+        )?;
         let outcome = run("early-error");
         let stderr = &outcome.stderr;
         let error = stderr.find("no input file on rank 1");

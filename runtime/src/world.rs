@@ -187,6 +187,10 @@ fn exit_misconfigured(error: &ConfigError) -> ! {
     // The launcher's rank tells the processes of a job apart without starting MPI.
     if config::process_rank() == 0 {
         eprintln!("dlp: {error}");
+    } else if config::process_count() > 1 {
+        // Open MPI's mpirun ends the job when a process exits non-zero, and a line that rank 0
+        // wrote but mpirun had not read yet is lost: the others leave rank 0 time to go first.
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
     std::process::exit(ConfigError::EXIT_CODE)
 }

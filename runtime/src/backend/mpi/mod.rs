@@ -220,7 +220,7 @@ fn launch_processes<R>(
     status.left();
     // The world's last call: a rank still waiting in a collective learns that this one has
     // left, instead of waiting forever.
-    agree::agree(&world.comm, agree::Said::End(status.error()), 0, &[]);
+    agree::say_end(&world.comm, world.workers.as_deref(), status.error());
     if let Some(observer) = observer {
         observer.end_world(|seen| {
             let seen = Box::new(seen) as Value;

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use mpi::topology::{Communicator, SimpleCommunicator};
 
-use super::agree::{self, Said};
+use super::agree;
 use super::served::ClaimServer;
 use super::waits::ProcessWaits;
 use super::{MpiRank, PANIC_EXIT_CODE, THREAD_MULTIPLE, abort_job, collectives, end_call, waits};
@@ -148,7 +148,7 @@ fn end_world(process: &Process) {
         .ranks
         .clone()
         .find_map(|rank| waits.error_of(rank));
-    agree::agree(&process.all, Said::End(error), 0, &[]);
+    agree::say_end(&process.all, Some(&process.workers), error);
     let Some(observer) = &process.observer else {
         return;
     };
