@@ -376,7 +376,8 @@ impl Board {
             self.stop_if_aborted();
             if let Some(absent) = self.absent(entered) {
                 self.waits.done(call.rank, waiting_since);
-                misuse(call.absent(absent, self.waits.error_of(absent).as_deref()));
+                let error = self.waits.error_of(absent);
+                self.mismatched(call.absent(absent, error.as_deref()));
             }
             let awake = || ready() || self.aborted.load(Ordering::Relaxed);
             self.signal.sleep(awake, |changed, guard| {
@@ -388,8 +389,9 @@ impl Board {
         self.stop_if_aborted();
     }
 
-    /// Stops the world for a mismatch that this rank found: it reports it, unless another rank
-    /// found one first (that one reports, and this rank stops).
+    /// Stops the world for a mismatch that this rank found (another call, or a rank that has
+    /// returned without making this one): it reports it, unless another rank found one first
+    /// (that one reports, and this rank stops).
     fn mismatched(&self, message: String) -> ! {
         if self.aborted.swap(true, Ordering::AcqRel) {
             stop();
