@@ -898,16 +898,20 @@ mod on_mpi {
     }
 
     fn report_and_trace() -> Result<(), String> {
+        report_and_trace_on(3, &[])
+    }
+
+    /// The reports and the timeline of a world of `processes` processes, with `env`: every
+    /// rank's items, whichever process runs it.
+    fn report_and_trace_on(processes: usize, env: &[(&str, &str)]) -> Result<(), String> {
+        let ranks = processes * threads_in(env);
         let trace = std::env::temp_dir().join(format!("dlp-mpi-trace-{}.json", std::process::id()));
-        let outcome = mpiexec(
-            3,
-            &me(),
-            &[
-                (runner::CHILD_VAR, "watched"),
-                ("DLP_REPORT", "1"),
-                ("DLP_TRACE", trace.to_str().expect("a UTF-8 temporary path")),
-            ],
-        );
+        let watched = [
+            (runner::CHILD_VAR, "watched"),
+            ("DLP_REPORT", "1"),
+            ("DLP_TRACE", trace.to_str().expect("a UTF-8 temporary path")),
+        ];
+        let outcome = mpiexec(processes, &me(), &[env, &watched[..]].concat());
         let reports: Vec<&str> = outcome
             .stderr
             .lines()
@@ -939,11 +943,14 @@ mod on_mpi {
                 && reports.len() == 2
                 && reports
                     .iter()
-                    .all(|line| line.ends_with(", 1000 items on 3 ranks"))
+                    .all(|line| line.ends_with(&format!(", 1000 items on {ranks} ranks")))
                 && items_of("split_round_robin") == 1000
                 && items_of("split_managed") == 1000
-                && (0..3).all(|rank| rows.contains(&rank)),
-            "exit 0, two reports of 1000 items on 3 ranks, and a trace of every rank's items",
+                && (0..ranks as u64).all(|rank| rows.contains(&rank)),
+            &format!(
+                "exit 0, two reports of 1000 items on {ranks} ranks, and a trace of every rank's \
+                 items"
+            ),
             &outcome,
         )
     }
@@ -965,6 +972,10 @@ mod on_mpi {
                 )
             })
             .collect();
+        checks.push(check(
+            "2 processes x 2 threads: DLP_REPORT and DLP_TRACE show every rank's items",
+            || report_and_trace_on(2, &[("DLP_THREADS", "2")]),
+        ));
         checks.push(check(
             "3 processes x 2 threads: a rank stuck in its own code ends the job after \
              DLP_TIMEOUT, with one report of where each of the 6 ranks is",
