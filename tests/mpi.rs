@@ -534,15 +534,21 @@ mod on_mpi {
         checks
     }
 
-    /// The break scenario on 3 processes, with `env`: every split ends, no item twice.
-    fn break_hangs_nothing(env: &[(&str, &str)]) -> Result<(), String> {
-        break_on(3, env)
+    /// How many lines of dlp's own an outcome's stderr holds.
+    fn dlp_lines(outcome: &Outcome) -> usize {
+        let lines = outcome.stderr.lines();
+        lines.filter(|line| line.starts_with("dlp: ")).count()
     }
 
-    /// The break scenario on `processes` processes, with `env`.
+    /// Runs this test binary's `scenario` under `mpiexec -n processes`, with `env` as well.
+    fn scenario_with(processes: usize, scenario: &str, env: &[(&str, &str)]) -> Outcome {
+        let env = [env, &[(runner::CHILD_VAR, scenario)]].concat();
+        mpiexec(processes, &me(), &env)
+    }
+
+    /// The break scenario on `processes` processes, with `env`: every split ends, no item twice.
     fn break_on(processes: usize, env: &[(&str, &str)]) -> Result<(), String> {
-        let env = [env, &[(runner::CHILD_VAR, "break")]].concat();
-        let outcome = mpiexec(processes, &me(), &env);
+        let outcome = scenario_with(processes, "break", env);
         expect(
             outcome.code == Some(0)
                 && outcome.stdout.lines().count() == 14
@@ -555,15 +561,9 @@ mod on_mpi {
         )
     }
 
-    /// The early-return scenario on 3 processes, with `env`.
-    fn early_return_hangs_nothing(env: &[(&str, &str)]) -> Result<(), String> {
-        early_return_on(3, env)
-    }
-
     /// The early-return scenario on `processes` processes, with `env`.
     fn early_return_on(processes: usize, env: &[(&str, &str)]) -> Result<(), String> {
-        let env = [env, &[(runner::CHILD_VAR, "early-return")]].concat();
-        let outcome = mpiexec(processes, &me(), &env);
+        let outcome = scenario_with(processes, "early-return", env);
         expect(
             outcome.code == Some(0)
                 && outcome.stdout == "rank 1 returned early in every split: true\n",
@@ -585,9 +585,7 @@ mod on_mpi {
     /// or threads in several processes) or not.
     fn exactly_once(processes: usize, env: &[(&str, &str)], served: bool) -> Result<(), String> {
         let ranks = processes * threads_in(env);
-        let mut env = env.to_vec();
-        env.push((runner::CHILD_VAR, "exactly-once"));
-        let outcome = mpiexec(processes, &me(), &env);
+        let outcome = scenario_with(processes, "exactly-once", env);
         let lines: Vec<&str> = outcome.stdout.lines().collect();
         let splits_ok = lines.iter().filter(|line| line.ends_with(": ok")).count() == 28;
         let scatter = scatter_line(ranks);
@@ -665,12 +663,12 @@ mod on_mpi {
                 check(
                     "across nodes (MPIR_CVAR_NOLOCAL=1), a break on one rank hangs no split, and \
                      no item is processed twice",
-                    || break_hangs_nothing(&[("MPIR_CVAR_NOLOCAL", "1")]),
+                    || break_on(3, &[("MPIR_CVAR_NOLOCAL", "1")]),
                 ),
                 check(
                     "across nodes (MPIR_CVAR_NOLOCAL=1), an early return from a split hangs \
                      nothing",
-                    || early_return_hangs_nothing(&[("MPIR_CVAR_NOLOCAL", "1")]),
+                    || early_return_on(3, &[("MPIR_CVAR_NOLOCAL", "1")]),
                 ),
                 check(
                     "across nodes (MPIR_CVAR_NOLOCAL=1), 3 processes x 2 threads: every item \
@@ -678,8 +676,8 @@ mod on_mpi {
                     || {
                         let env = [("MPIR_CVAR_NOLOCAL", "1"), ("DLP_THREADS", "2")];
                         exactly_once(3, &env, true)?;
-                        break_hangs_nothing(&env)?;
-                        early_return_hangs_nothing(&env)
+                        break_on(3, &env)?;
+                        early_return_on(3, &env)
                     },
                 ),
             ]);
@@ -693,7 +691,7 @@ mod on_mpi {
         checks.extend([
             check(
                 "a break on one rank hangs no split, and no item is processed twice",
-                || break_hangs_nothing(&[]),
+                || break_on(3, &[]),
             ),
             check("a split's iterator outliving its world still works", || {
                 let outcome = scenario(2, "share-outlives-world");
@@ -709,7 +707,7 @@ mod on_mpi {
                 )
             }),
             check("an early return from a split hangs nothing", || {
-                early_return_hangs_nothing(&[])
+                early_return_on(3, &[])
             }),
             check(
                 "a panic on one rank ends the job with dlp's line last, and no MPI noise",
@@ -907,11 +905,10 @@ mod on_mpi {
         let ranks = processes * threads_in(env);
         let trace = std::env::temp_dir().join(format!("dlp-mpi-trace-{}.json", std::process::id()));
         let watched = [
-            (runner::CHILD_VAR, "watched"),
             ("DLP_REPORT", "1"),
             ("DLP_TRACE", trace.to_str().expect("a UTF-8 temporary path")),
         ];
-        let outcome = mpiexec(processes, &me(), &[env, &watched[..]].concat());
+        let outcome = scenario_with(processes, "watched", &[env, &watched[..]].concat());
         let reports: Vec<&str> = outcome
             .stderr
             .lines()
@@ -1022,10 +1019,7 @@ mod on_mpi {
                 &outcome,
             )?;
         }
-        let run = |scenario| {
-            let env = [env[0], (runner::CHILD_VAR, scenario)];
-            mpiexec(processes, &me(), &env)
-        };
+        let run = |scenario| scenario_with(processes, scenario, &env);
         let outcome = run("workers");
         expect(
             outcome.code == Some(0)
@@ -1041,14 +1035,10 @@ mod on_mpi {
         )?;
         let outcome = run("panic");
         let line = format!("panicked at item 5: broken example; stopping all {ranks} ranks");
-        let dlp_lines = outcome
-            .stderr
-            .lines()
-            .filter(|line| line.starts_with("dlp: "));
         expect(
             outcome.code == Some(101)
                 && (ranks == 1 || outcome.stderr.contains(&line))
-                && dlp_lines.count() == 1,
+                && dlp_lines(&outcome) == 1,
             "exit 101 and one line of dlp's that names the panic",
             &outcome,
         )?;
@@ -1058,17 +1048,13 @@ mod on_mpi {
         early_return_on(processes, &env)?;
         let started = std::time::Instant::now();
         let outcome = run("workers-early-return");
-        let dlp_lines = outcome
-            .stderr
-            .lines()
-            .filter(|line| line.starts_with("dlp: "));
         expect(
             outcome.code == Some(101)
                 && started.elapsed() < Duration::from_secs(10)
                 && outcome
                     .stderr
                     .contains("but rank 1 has already returned from the world")
-                && dlp_lines.count() == 1,
+                && dlp_lines(&outcome) == 1,
             "within 10 s, exit 101 and one line: rank 1 returned before the worker ranks' split",
             &outcome,
         )?;

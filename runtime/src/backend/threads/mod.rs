@@ -65,8 +65,8 @@ impl Here {
 pub(super) struct ThreadWorld {
     /// The ranks of the world, over every process.
     size: usize,
-    here: Here,
-    observer: Option<Arc<Observer>>,
+    pub(super) here: Here,
+    pub(super) observer: Option<Arc<Observer>>,
     pub(super) board: Board,
     /// Where each rank is, and how long a rank may wait.
     pub(super) waits: Arc<Waits>,

@@ -14,6 +14,7 @@ use super::super::collectives::{
 use super::super::map::MpiResults;
 use super::super::served::ServedCounter;
 use super::Process;
+use crate::backend::threads::Here;
 use crate::backend::threads::board::{Board, Round, Until};
 use crate::comm::{Call, Codec, Comm, Counter, ResultChannel, Shared, Value};
 use crate::ranks::Ranks;
@@ -49,9 +50,13 @@ impl HybridRank {
     /// The world ranks of `call`'s group that run in the process at `index` of the group's
     /// communicator.
     fn members_of(&self, call: &Call, index: usize) -> Range<usize> {
-        let threads = self.process.here.ranks.len();
-        let ranks = index * threads..(index + 1) * threads;
-        ranks.start.max(call.ranks.first())..ranks.end
+        let threads = self.here().ranks.len();
+        super::here(index, threads, 1).members(call.ranks)
+    }
+
+    /// The world ranks that run in this process.
+    fn here(&self) -> &Here {
+        &self.process.threads.here
     }
 
     /// On a rank that does not lead: enters `call`'s round with `arrive`, waits for the leader,
@@ -218,7 +223,7 @@ impl Comm for HybridRank {
             return self.follow(call, |_| {}, take_part);
         }
         let leaders = self.leaders(call.ranks);
-        let here = self.process.here.members(call.ranks).len();
+        let here = self.here().members(call.ranks).len();
         let mine: Vec<Value> = match parts.filter(|_| leaders.rank() == 0) {
             Some(parts) => {
                 let mut parts = parts.into_iter();
@@ -280,7 +285,7 @@ impl Comm for HybridRank {
     }
 
     fn hosts(&self, rank: usize) -> bool {
-        self.process.here.ranks.contains(&rank)
+        self.here().ranks.contains(&rank)
     }
 
     fn abort_flag(&self) -> Option<Arc<AtomicBool>> {

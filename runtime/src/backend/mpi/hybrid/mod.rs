@@ -37,14 +37,13 @@ struct Process {
     threads: Arc<ThreadWorld>,
     /// How long they may wait, with where the ranks of the other processes are.
     waits: Option<Arc<ProcessWaits>>,
-    here: Here,
     /// Every process, for the calls of the whole world.
     all: Arc<SimpleCommunicator>,
     /// Every process too, for the calls of the worker ranks, which the main rank's process also
     /// runs; a communicator of their own, since the two groups number their calls apart.
     workers: Arc<SimpleCommunicator>,
+    /// The ranks of the world, over every process.
     size: usize,
-    observer: Option<Arc<Observer>>,
 }
 
 // SAFETY: a `Process` is made only by `launch`, and only once MPI has granted
@@ -74,8 +73,8 @@ pub(super) fn launch<R>(
     let mut waits = None;
     let threads = Arc::new(ThreadWorld::new(
         size,
-        here.clone(),
-        observer.clone(),
+        here,
+        observer,
         watch.timeout,
         &mut |statuses| {
             waits = ProcessWaits::new(&world.comm, statuses.to_vec(), watch.timeout);
@@ -87,17 +86,14 @@ pub(super) fn launch<R>(
         waits,
         workers: Arc::new(world.comm.duplicate()),
         all: world.comm,
-        here,
         size,
-        observer,
     });
     let other_rank = |rank| {
         run_rank(&process, rank, body);
     };
-    let first = process.here.ranks.start;
-    let result = run_here(&process.here, &other_rank, || {
-        run_rank(&process, first, body)
-    });
+    let here = &process.threads.here;
+    let first = here.ranks.start;
+    let result = run_here(here, &other_rank, || run_rank(&process, first, body));
     let result = result.map_err(|message| Failure::new(first, None, &message))?;
     end_world(&process);
     Ok(result)
@@ -143,18 +139,15 @@ fn end_world(process: &Process) {
         abort_job(PANIC_EXIT_CODE);
     }
     let waits = &process.threads.waits;
-    let error = process
-        .here
-        .ranks
-        .clone()
-        .find_map(|rank| waits.error_of(rank));
+    let ranks = process.threads.here.ranks.clone();
+    let error = ranks.into_iter().find_map(|rank| waits.error_of(rank));
     agree::say_end(&process.all, Some(&process.workers), error);
-    let Some(observer) = &process.observer else {
+    let Some(observer) = &process.threads.observer else {
         return;
     };
     observer.end_world(|seen| {
         let seen = Box::new(seen) as Value;
-        let call = end_call(process.here.ranks.start);
+        let call = end_call(process.threads.here.ranks.start);
         let all = collectives::gather(&process.all, &call, seen, Codec::of::<Seen>())?;
         Some(
             all.into_iter()
