@@ -190,6 +190,36 @@ fn a_rank_that_skips_a_collective_is_an_error_not_a_hang() {
 }
 
 #[test]
+fn a_rank_that_returns_while_another_goes_to_sleep_is_noticed() {
+    // The waiting rank spins a while, then checks who has returned and sleeps: rank 1 returns
+    // at every moment of that, from at once to well after the spin, so that some of its
+    // returns fall between the waiter's last check and its sleep.
+    let world = World::threads(2);
+    no_hang(move || {
+        for step in 0..4000u64 {
+            let delay = std::time::Duration::from_nanos(step * 150);
+            let failure = world
+                .try_run(move || {
+                    if dlp::rank() == 1 {
+                        let start = std::time::Instant::now();
+                        while start.elapsed() < delay {
+                            std::hint::spin_loop();
+                        }
+                        return;
+                    }
+                    dlp::gather(dlp::rank());
+                })
+                .expect_err("rank 0 waits for a rank that has returned");
+            assert!(
+                failure.message().contains("rank 1 has already returned"),
+                "after {delay:?}: {}",
+                failure.message()
+            );
+        }
+    });
+}
+
+#[test]
 fn a_call_that_no_rank_waits_in_is_an_error_when_another_rank_skips_it() {
     // A gather's senders and a split's ranks do not wait for the others: the call is found
     // unfinished when the world ends, instead of the value being lost without a word.

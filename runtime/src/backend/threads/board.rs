@@ -379,7 +379,11 @@ impl Board {
                 let error = self.waits.error_of(absent);
                 self.mismatched(call.absent(absent, error.as_deref()));
             }
-            let awake = || ready() || self.aborted.load(Ordering::Relaxed);
+            // A rank that returns after the check above but before this one registers as a
+            // sleeper finds no sleeper to wake: the check is made again once it has registered.
+            let awake = || {
+                ready() || self.aborted.load(Ordering::Relaxed) || self.absent(entered).is_some()
+            };
             self.signal.sleep(awake, |changed, guard| {
                 self.waits
                     .wait(changed, guard, call.rank, &mut waiting_since)
