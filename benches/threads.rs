@@ -1,8 +1,8 @@
 //! dlp on the threads backend against rayon on the same number of threads, in one process.
 //!
 //! `cargo bench --bench threads` (set `DLP_THREADS` to choose the thread count; default: one
-//! per core); `-- light`, `-- heavy`, `-- skew`, `-- progress` or `-- startup` runs only those
-//! sections,
+//! per core); `-- light`, `-- heavy`, `-- skew`, `-- progress`, `-- journal` or `-- startup`
+//! runs only those sections,
 //! `-- --quick` fewer repetitions.
 //!
 //! The machines this runs on are shared and noisy, so each run of a dlp variant is paired with
@@ -275,6 +275,78 @@ fn progress_rows(ranks: usize, reps: usize) -> Vec<(String, Vec<Duration>, Vec<D
     ]
 }
 
+/// The items of the journal section's trivial loops.
+const JOURNALED_ITEMS: u64 = 100_000;
+
+/// The cost of a journal: trivial items and the skew workload, each split with and without
+/// `.journal()`. Every journaled run writes a fresh journal (a new directory, removed outside
+/// the timed part), so every item is processed and recorded.
+fn journal_rows(ranks: usize, reps: usize) -> Vec<(String, Vec<Duration>, Vec<Duration>)> {
+    let tasks = skew::skew_tasks();
+    let scratch = std::env::temp_dir().join(format!("dlp-bench-journal-{}", std::process::id()));
+    // Name, split, and whether its items are the skew workload's tasks.
+    let splits = [
+        (
+            format!("trivial items ({JOURNALED_ITEMS}), managed"),
+            Split::managed(),
+            false,
+        ),
+        (
+            format!("trivial items ({JOURNALED_ITEMS}), block"),
+            Split::block(),
+            false,
+        ),
+        ("skew workload, managed".to_owned(), Split::managed(), true),
+    ];
+    let samples = World::threads(ranks).run(|| {
+        let mut samples = vec![Vec::new(); 2 * splits.len()];
+        for rep in 0..reps {
+            for (which, (_, split, skewed)) in splits.iter().enumerate() {
+                if *skewed && rep >= reps.div_ceil(4) {
+                    continue;
+                }
+                for journaled in [rep % 2 == 0, rep % 2 == 1] {
+                    let journal = scratch.join(format!("{rep}-{which}"));
+                    let items = 0..if *skewed {
+                        tasks.len()
+                    } else {
+                        JOURNALED_ITEMS as usize
+                    };
+                    let time = timed_in_world(|| {
+                        let share = match journaled {
+                            true => split.journal(&journal).over(items),
+                            false => split.over(items),
+                        };
+                        match skewed {
+                            true => share.for_each(|task| skew::burn_cpu(tasks[task])),
+                            false => {
+                                black_box(share.map(|n| n ^ 0x5555).sum::<usize>());
+                            }
+                        }
+                        dlp::barrier();
+                    });
+                    samples[2 * which + usize::from(journaled)].push(time);
+                    dlp::barrier();
+                    if dlp::is_main() && journaled {
+                        std::fs::remove_dir_all(&journal).expect("the journal is removed");
+                    }
+                }
+            }
+        }
+        samples
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mut samples = samples.into_iter();
+    splits
+        .into_iter()
+        .map(|(name, _, _)| {
+            let without = samples.next().expect("a series without");
+            let with = samples.next().expect("a series with");
+            (name, with, without)
+        })
+        .collect()
+}
+
 fn main() {
     let sections: Vec<String> = std::env::args()
         .skip(1)
@@ -330,6 +402,17 @@ fn main() {
                     samples: with,
                 }],
             );
+        }
+    }
+    if wanted("journal") {
+        let reps = if quick { 4 } else { 31 };
+        println!("\njournal: with .journal() against without, same split; {reps} runs");
+        for (name, with, without) in journal_rows(ranks, reps) {
+            let row = Row {
+                name: "with a journal".into(),
+                samples: with,
+            };
+            print_rows(&name, "without", &without, &[row]);
         }
     }
     if wanted("skew") {

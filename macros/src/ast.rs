@@ -190,4 +190,6 @@ pub(crate) struct LoopSplit {
     pub(crate) schedule: Option<(Schedule, Span)>,
     pub(crate) chunk: Option<Expr>,
     pub(crate) progress: bool,
+    /// Where the loop records its finished items, if it does.
+    pub(crate) journal: Option<Expr>,
 }

@@ -9,7 +9,8 @@ use syn::{Attribute, Expr, Lit, Meta};
 use crate::ast::{FunctionOptions, LoopSplit, Role, Schedule};
 
 const OPTIONS_HELP: &str = "the options are `split = \"round_robin\" | \"block\" | \"managed\" | \
-                            \"guided\"` (default \"managed\"), `chunk = N` and `progress`";
+                            \"guided\"` (default \"managed\"), `chunk = N`, `progress` and \
+                            `journal = \"path\"`";
 
 /// The arguments of the function's attribute.
 pub(crate) fn function_options(role: Role, args: TokenStream) -> syn::Result<FunctionOptions> {
@@ -72,6 +73,7 @@ struct LoopSplitBuilder {
     chunk: Option<Expr>,
     /// `Some(false)` when turned off explicitly, so that a second `progress` is still caught.
     progress: Option<bool>,
+    journal: Option<Expr>,
 }
 
 impl LoopSplitBuilder {
@@ -83,6 +85,7 @@ impl LoopSplitBuilder {
             "split" => self.split(meta),
             "chunk" => self.chunk(meta),
             "progress" => self.progress(meta),
+            "journal" => self.journal(meta),
             _ => Err(meta.error(format!(
                 "unknown option `{name}` of #[par_for]; {OPTIONS_HELP}"
             ))),
@@ -158,11 +161,37 @@ impl LoopSplitBuilder {
         }
     }
 
+    /// `journal = "out/loop.journal"`, or any expression of a type that is `AsRef<Path>`.
+    fn journal(&mut self, meta: ParseNestedMeta) -> syn::Result<()> {
+        if self.journal.is_some() {
+            return Err(meta.error("`journal` is given twice; keep one"));
+        }
+        let value = meta
+            .value()
+            .map_err(|_| meta.error("`journal` needs a path: journal = \"out/loop.journal\""))?;
+        let journal: Expr = value.parse()?;
+        if let Expr::Lit(literal) = &journal {
+            let message = match &literal.lit {
+                Lit::Str(path) if path.value().is_empty() => {
+                    "a journal needs a path, not an empty string: journal = \"out/loop.journal\""
+                }
+                Lit::Str(_) => "",
+                _ => "`journal` takes a path: journal = \"out/loop.journal\"",
+            };
+            if !message.is_empty() {
+                return Err(syn::Error::new(literal.span(), message));
+            }
+        }
+        self.journal = Some(journal);
+        Ok(())
+    }
+
     fn build(self) -> LoopSplit {
         LoopSplit {
             schedule: self.schedule,
             chunk: self.chunk,
             progress: self.progress.unwrap_or(false),
+            journal: self.journal,
         }
     }
 }

@@ -131,6 +131,51 @@ pub fn split_among<I: IntoIterator>(
     split.over_among(ranks, items, order)
 }
 
+/// A `#[par_for(journal = ...)]` loop: [`split_among`] with the finished items recorded in the
+/// journal at `directory`. Its items must be fingerprintable (`Hash` or `Debug`), so that a
+/// journal made for other items is told apart.
+#[track_caller]
+pub fn split_among_journaled<I: IntoIterator>(
+    split: Split,
+    ranks: Ranks,
+    items: I,
+    order: Option<Fingerprint<I::Item>>,
+    directory: impl JournalPath,
+) -> Share<I::IntoIter> {
+    if !ranks.contains(context::rank(), context::size()) {
+        misuse(ranks.misplaced_loop_message(context::rank()));
+    }
+    if order.is_none() {
+        misuse(format!(
+            "the items of the journaled #[par_for] loop at {} are neither `Hash` nor `Debug`, so \
+             its journal cannot tell them from another iterable's; derive one of them for `{}`",
+            std::panic::Location::caller(),
+            std::any::type_name::<I::Item>()
+        ));
+    }
+    let directory = directory.journal_path();
+    split
+        .over_journaled(ranks, items, order, directory, crate::journal::Kind::Loop)
+        .0
+}
+
+/// What `#[par_for(journal = ..)]` takes: a path.
+#[diagnostic::on_unimplemented(
+    message = "a journal is a path, and `{Self}` is not one (`AsRef<Path>`)",
+    label = "the journal of this #[par_for] loop",
+    note = "write `journal = \"out/loop.journal\"`, or pass a `&Path`, `PathBuf` or `String`"
+)]
+pub trait JournalPath {
+    /// The path.
+    fn journal_path(&self) -> &std::path::Path;
+}
+
+impl<T: AsRef<std::path::Path> + ?Sized> JournalPath for T {
+    fn journal_path(&self) -> &std::path::Path {
+        self.as_ref()
+    }
+}
+
 /// The iterable of a `#[par_for]` loop, held while the expansion picks how to fingerprint its
 /// items (see [`PickFingerprint`]).
 pub struct Probe<T>(T);

@@ -12,6 +12,8 @@ thread_local! {
     static FAILED_ITEM: Cell<Option<usize>> = const { Cell::new(None) };
     /// Whether this thread runs a rank's body, whose panics [`run_guarded`] reports.
     static GUARDED: Cell<bool> = const { Cell::new(false) };
+    /// Whether this thread unwinds because its rank stopped well ([`stop_well`]).
+    static STOPPING_WELL: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The start of every message of a misuse that dlp detects.
@@ -49,7 +51,8 @@ fn install_quiet_misuse_hook() {
 /// Called by a split or map dropped during unwinding with the item it was processing: the
 /// innermost one is dropped first, and its item is the one that failed.
 pub(crate) fn unwinding_through_item(item: Option<usize>) {
-    if std::thread::panicking() {
+    // A rank that stops well failed at no item.
+    if std::thread::panicking() && !unwinding_well() {
         FAILED_ITEM.with(|failed| {
             if failed.get().is_none() {
                 failed.set(item);
@@ -86,6 +89,8 @@ pub struct Failure {
     rank: usize,
     item: Option<usize>,
     message: String,
+    /// The signal of a stop that a journaled split took, where the world ended that way.
+    signal: Option<i32>,
 }
 
 impl Failure {
@@ -96,7 +101,26 @@ impl Failure {
             rank,
             item,
             message,
+            signal: None,
         }
+    }
+
+    /// The end of a world whose rank `rank` stopped, on `signal`, between two runs of items of
+    /// a journaled split.
+    pub(crate) fn stopped(rank: usize, signal: i32) -> Self {
+        Failure {
+            rank,
+            item: None,
+            message: format!("stopped by {}", crate::stop::name(signal)),
+            signal: Some(signal),
+        }
+    }
+
+    /// The signal (SIGTERM, SIGINT, SIGUSR1) on which the ranks stopped, if the world ended
+    /// because a journaled split took a stop (see [`Journaled`](crate::Journaled)) rather than
+    /// because a rank panicked. [`World::run`](crate::World::run) ends the process then.
+    pub fn stop_signal(&self) -> Option<i32> {
+        self.signal
     }
 
     /// The rank that panicked.
@@ -117,6 +141,9 @@ impl Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.signal.is_some() {
+            return write!(f, "rank {} {}", self.rank, self.message);
+        }
         match self.item {
             Some(item) => write!(
                 f,
@@ -137,6 +164,24 @@ pub(crate) struct Stopped;
 /// Unwinds this rank because its world was aborted, without invoking the panic hook.
 pub(crate) fn stop() -> ! {
     std::panic::resume_unwind(Box::new(Stopped))
+}
+
+/// The unwinding payload of a rank that stopped well, on a signal, between two runs of items of
+/// a journaled split.
+struct Interrupted(i32);
+
+/// Unwinds this rank, which has stopped well on `signal` with its journal written: the world
+/// ends, and `run_guarded` reports it as a stop, not as a failure.
+pub(crate) fn stop_well(signal: i32) -> ! {
+    STOPPING_WELL.with(|stopping| stopping.set(true));
+    std::panic::resume_unwind(Box::new(Interrupted(signal)))
+}
+
+/// Whether this thread is unwinding because its rank stopped well: every rank of the world
+/// stops, so what is torn down collectively (an MPI window) is torn down as after a loop that
+/// ended, where a panic skips it.
+pub(crate) fn unwinding_well() -> bool {
+    std::thread::panicking() && STOPPING_WELL.with(Cell::get)
 }
 
 /// Panics with a message that says how to fix a mismatch between ranks. Used where continuing
@@ -170,6 +215,10 @@ pub(crate) fn run_guarded<R>(
     outcome.map_err(|payload| {
         if payload.is::<Stopped>() {
             return None;
+        }
+        if let Some(Interrupted(signal)) = payload.downcast_ref() {
+            STOPPING_WELL.with(|stopping| stopping.set(false));
+            return Some(Failure::stopped(rank, *signal));
         }
         let failure = Failure::new(rank, item, &*payload);
         if is_misuse(&*payload) {

@@ -48,12 +48,14 @@ mod config;
 mod context;
 mod expansion;
 mod failure;
+mod journal;
 mod map;
 mod message;
 mod observe;
 mod ranks;
 mod split;
 mod status;
+mod stop;
 mod world;
 
 pub use collect::{DuplicateKey, MergeableMap, gather_flat, gather_in_order, gather_maps};
@@ -64,8 +66,8 @@ pub use failure::Failure;
 pub use map::{MapOrdered, MapUnordered, map_ordered, map_unordered};
 pub use message::Message;
 pub use split::{
-    Schedule, Share, ShareMap, Split, WithIndex, split_block, split_guided, split_managed,
-    split_round_robin,
+    Journaled, Schedule, Share, ShareMap, Split, WithIndex, split_block, split_guided,
+    split_managed, split_round_robin,
 };
 pub use world::{World, run};
 

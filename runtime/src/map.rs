@@ -2,13 +2,16 @@
 //! rank receives every result.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::hash::Hash;
+use std::path::Path;
 
 use crate::comm::{Codec, ResultChannel, Value, unbox};
 use crate::context;
 use crate::failure::unwinding_through_item;
-use crate::message::Message;
+use crate::journal::{self, Kind, ResultLog};
+use crate::message::{Message, encode};
 use crate::ranks::Ranks;
-use crate::split::{Share, Split};
+use crate::split::{Fingerprint, Journaled, Share, Split, by_hash};
 
 /// Results with the indices of their items, as they travel to the main rank.
 type Batch<R> = Vec<(usize, R)>;
@@ -23,6 +26,8 @@ struct Mapping<I: Iterator, F, R> {
     own_share_done: bool,
     /// The index of the result last yielded: the item the caller is processing.
     current: Option<usize>,
+    /// Where a journaled map records its results, on its main rank.
+    log: Option<ResultLog>,
 }
 
 impl<I, F, R> Mapping<I, F, R>
@@ -32,15 +37,24 @@ where
     R: Message,
 {
     /// Starts a map on this rank. Worker ranks process their whole share here and get `None`.
+    /// With a journal, the main rank records every result, and yields those of earlier runs
+    /// first.
     #[track_caller]
-    fn start(split: Split, function: F, items: I, operation: &'static str) -> Option<Self> {
+    fn start(
+        split: Split,
+        function: F,
+        items: I,
+        operation: &'static str,
+        journal: Option<(&Path, Option<Fingerprint<I::Item>>)>,
+    ) -> Option<Self> {
         let split = split.serving(operation);
         let Some(rank) = context::with_peers() else {
-            return Some(Mapping::new(split.over(items), function, None));
+            let (share, journaled) = share_out(split, items, journal);
+            return Some(Mapping::new(share, function, None).resumed(journaled));
         };
         let call = rank.begin(Ranks::All, "map", None, std::panic::Location::caller());
         let channel = rank.comm.results(&call);
-        let mut share = split.over(items);
+        let (mut share, journaled) = share_out(split, items, journal);
         if rank.rank != 0 {
             let last = work(&mut share, function, &*channel);
             // Said before the share is dropped: leaving a split may wait for every rank, the
@@ -48,7 +62,43 @@ where
             channel.finish(Box::new(last), Codec::of::<Batch<R>>());
             return None;
         }
-        Some(Mapping::new(share, function, Some(channel)))
+        Some(Mapping::new(share, function, Some(channel)).resumed(journaled))
+    }
+
+    /// For a journaled map: the results of earlier runs, to yield first, and where to record
+    /// the new ones.
+    fn resumed(mut self, journaled: Option<MapJournal>) -> Self {
+        if let Some(MapJournal { earlier, log }) = journaled {
+            self.received.extend(journal::decode_results::<R>(earlier));
+            self.log = Some(log);
+        }
+        self
+    }
+
+    /// Records new results in the journal, if the map has one; written at once where `write`.
+    fn record<'a>(&mut self, results: impl IntoIterator<Item = &'a (usize, R)>, write: bool) {
+        let Some(log) = &mut self.log else {
+            return;
+        };
+        for (index, result) in results {
+            let bytes = encode(result, "a journaled map, recording a result,");
+            log.add(&journal::result_record(*index, bytes));
+        }
+        if write {
+            log.write();
+        }
+    }
+
+    /// The end of the results: where a stop was asked of a journaled map, every result the
+    /// ranks sent is recorded now, and this rank stops the world.
+    fn end_of_results(&mut self) -> Option<(usize, R)> {
+        if let Some(log) = &mut self.log {
+            log.sync();
+            if let Some(signal) = journal::stop_asked() {
+                crate::failure::stop_well(signal);
+            }
+        }
+        None
     }
 
     fn new(share: Share<I>, function: F, channel: Option<Box<dyn ResultChannel>>) -> Self {
@@ -59,6 +109,7 @@ where
             received: VecDeque::new(),
             own_share_done: false,
             current: None,
+            log: None,
         }
     }
 
@@ -69,6 +120,7 @@ where
             return false;
         };
         let wait = self.own_share_done && channel.senders_busy();
+        let mut arrived = Vec::new();
         for batch in channel.receive(wait, Codec::of::<Batch<R>>()) {
             let batch: Batch<R> = unbox(batch, || {
                 format!(
@@ -77,9 +129,14 @@ where
                     std::any::type_name::<R>()
                 )
             });
+            arrived.push(batch);
+        }
+        let busy = channel.senders_busy();
+        for batch in arrived {
+            self.record(&batch, true);
             self.received.extend(batch);
         }
-        channel.senders_busy()
+        busy
     }
 
     /// The next result, from any rank, with the index of its item.
@@ -95,13 +152,16 @@ where
             }
             self.current = None;
             if self.own_share_done {
-                return None;
+                return self.end_of_results();
             }
             // Received results go first; the main rank computes while none are waiting. If the
             // function panics, the share reports the item, not this map.
             match self.share.next_indexed() {
                 Some((index, item)) => {
-                    let result = (self.function)(item);
+                    let computed = [((self.function)(item))].map(|result| (index, result));
+                    let at_run_end = self.share.at_run_end();
+                    self.record(&computed, at_run_end);
+                    let [(index, result)] = computed;
                     self.current = Some(index);
                     return Some((index, result));
                 }
@@ -114,6 +174,9 @@ where
 impl<I: Iterator, F, R> Drop for Mapping<I, F, R> {
     fn drop(&mut self) {
         unwinding_through_item(self.current);
+        if let Some(log) = &mut self.log {
+            log.sync();
+        }
         let Some(channel) = &mut self.channel else {
             return;
         };
@@ -124,6 +187,31 @@ impl<I: Iterator, F, R> Drop for Mapping<I, F, R> {
         }
         channel.close();
     }
+}
+
+/// The share of a map's split on this rank; with a journal, also the results of earlier runs
+/// (on the main rank) and where to record new ones.
+#[track_caller]
+fn share_out<I: Iterator>(
+    split: Split,
+    items: I,
+    journal: Option<(&Path, Option<Fingerprint<I::Item>>)>,
+) -> (Share<I>, Option<MapJournal>) {
+    let Some((directory, fingerprint)) = journal else {
+        return (split.over(items), None);
+    };
+    let (share, opened) =
+        split.over_journaled(Ranks::All, items, fingerprint, directory, Kind::Map);
+    let log = opened.segment(context::rank());
+    let earlier = opened.results;
+    (share, Some(MapJournal { earlier, log }))
+}
+
+/// A journaled map's journal: the results that earlier runs recorded (on the main rank), and
+/// where the new ones go.
+struct MapJournal {
+    earlier: Vec<(u64, Vec<u8>)>,
+    log: ResultLog,
 }
 
 /// A worker rank's side of a map: processes the share, handing results over run by run while
@@ -230,7 +318,7 @@ impl Split {
         R: Message,
     {
         MapUnordered {
-            mapping: Mapping::start(self, function, items.into_iter(), "map_unordered"),
+            mapping: Mapping::start(self, function, items.into_iter(), "map_unordered", None),
         }
     }
 
@@ -250,7 +338,7 @@ impl Split {
         R: Message,
     {
         MapOrdered {
-            mapping: Mapping::start(self, function, items.into_iter(), "map_ordered"),
+            mapping: Mapping::start(self, function, items.into_iter(), "map_ordered", None),
             waiting: BTreeMap::new(),
             next_index: 0,
         }
@@ -301,4 +389,68 @@ where
     R: Message,
 {
     Split::managed().map_ordered(function, items)
+}
+
+impl Journaled {
+    /// [`map_unordered`] with this split, whose results are recorded in the journal: on the
+    /// main rank, the results that earlier runs recorded come first, then the new ones as they
+    /// complete; every result exactly once across runs.
+    ///
+    /// ```
+    /// let journal = std::env::temp_dir().join(format!("dlp-doc-unordered-{}", std::process::id()));
+    /// let mut all: Vec<u32> = dlp::World::threads(2).run(|| {
+    ///     dlp::Split::managed().journal(&journal).map_unordered(|x: u32| x + 1, 0..4u32).collect()
+    /// });
+    /// all.sort();
+    /// assert_eq!(all, vec![1, 2, 3, 4]);
+    /// # std::fs::remove_dir_all(&journal).unwrap();
+    /// ```
+    #[track_caller]
+    pub fn map_unordered<I, F, R>(self, function: F, items: I) -> MapUnordered<I::IntoIter, F, R>
+    where
+        I: IntoIterator,
+        I::Item: Hash,
+        F: FnMut(I::Item) -> R,
+        R: Message,
+    {
+        MapUnordered {
+            mapping: self.mapping(function, items.into_iter(), "map_unordered"),
+        }
+    }
+
+    /// [`map_ordered`] with this split, whose results are recorded in the journal: on the main
+    /// rank, every result in the order of the items, those of earlier runs included.
+    #[track_caller]
+    pub fn map_ordered<I, F, R>(self, function: F, items: I) -> MapOrdered<I::IntoIter, F, R>
+    where
+        I: IntoIterator,
+        I::Item: Hash,
+        F: FnMut(I::Item) -> R,
+        R: Message,
+    {
+        MapOrdered {
+            mapping: self.mapping(function, items.into_iter(), "map_ordered"),
+            waiting: BTreeMap::new(),
+            next_index: 0,
+        }
+    }
+
+    /// Starts the map `operation` with this split and journal; its items are fingerprinted by
+    /// their hash.
+    #[track_caller]
+    fn mapping<I, F, R>(
+        self,
+        function: F,
+        items: I,
+        operation: &'static str,
+    ) -> Option<Mapping<I, F, R>>
+    where
+        I: Iterator,
+        I::Item: Hash,
+        F: FnMut(I::Item) -> R,
+        R: Message,
+    {
+        let journal = Some((self.directory.as_path(), Some(by_hash as _)));
+        Mapping::start(self.split, function, items, operation, journal)
+    }
 }

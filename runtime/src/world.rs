@@ -122,9 +122,17 @@ impl World {
     /// # Panics
     /// If any rank panics: every rank is stopped, and the panic is re-raised on the calling
     /// thread with the message of its [`Failure`], `rank R panicked at item I: ...`.
+    ///
+    /// # Exits
+    /// If the ranks stopped on a signal in a journaled split (see
+    /// [`Journaled`](crate::Journaled)): after one line that says how many items are done,
+    /// with status 128 + the signal's number.
     pub fn run<R>(&self, body: impl Fn() -> R + Sync) -> R {
         self.try_run(body)
-            .unwrap_or_else(|failure| resume_unwind(Box::new(failure.to_string())))
+            .unwrap_or_else(|failure| match failure.stop_signal() {
+                Some(signal) => crate::journal::exit_stopped(signal),
+                None => resume_unwind(Box::new(failure.to_string())),
+            })
     }
 
     /// Runs `body` on every rank; returns the main rank's result, or the first rank's panic.

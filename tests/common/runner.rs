@@ -72,6 +72,16 @@ pub fn expect_config_error(outcome: &Outcome, says: &str) -> Result<(), String> 
 /// Both pipes are drained while the child runs: a child that prints more than a pipe holds
 /// (64 KiB on Linux) would otherwise block on its write and look hung.
 pub fn run_child(what: &str, command: &mut Command) -> io::Result<Outcome> {
+    run_child_while(what, command, |_| {})
+}
+
+/// [`run_child`], calling `meanwhile` with the child once it has started (to signal it, say),
+/// under the same hang guard.
+pub fn run_child_while(
+    what: &str,
+    command: &mut Command,
+    meanwhile: impl FnOnce(&Child),
+) -> io::Result<Outcome> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -79,6 +89,7 @@ pub fn run_child(what: &str, command: &mut Command) -> io::Result<Outcome> {
     let deadline = Instant::now() + CHILD_HANG_LIMIT;
     let stdout = drain(child.stdout.take().expect("a piped stdout"));
     let stderr = drain(child.stderr.take().expect("a piped stderr"));
+    meanwhile(&child);
     let status = wait_until(&mut child, deadline).unwrap_or_else(|| {
         let _ = child.kill();
         let _ = child.wait();

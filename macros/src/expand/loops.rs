@@ -42,20 +42,27 @@ fn compared_split(
     splitter: &TokenStream,
     group: &syn::Ident,
     iterable: &syn::Expr,
+    journal: Option<&syn::Expr>,
     marker_span: Span,
 ) -> TokenStream {
     let probe = syn::Ident::new("__dlp_probe", Span::mixed_site());
     let order = syn::Ident::new("__dlp_order", Span::mixed_site());
+    // A journaled loop passes its journal on, after the same arguments.
+    let (split_among, journal) = match journal {
+        Some(journal) => (quote!(split_among_journaled), quote!(, #journal)),
+        None => (quote!(split_among), quote!()),
+    };
     quote_spanned! {marker_span=>
         match ::dlp::__private::Probe::new(#iterable) {
             #probe => {
                 use ::dlp::__private::PickFingerprint as _;
                 let #order = (&&&&#probe).fingerprint();
-                ::dlp::__private::split_among(
+                ::dlp::__private::#split_among(
                     #splitter,
                     ::dlp::__private::Ranks::#group,
                     #probe.into_inner(),
-                    #order,
+                    #order
+                    #journal
                 )
             }
         }
@@ -85,7 +92,8 @@ fn rewrite_loop(for_loop: &mut ExprForLoop, split: LoopSplit, ranks: Ranks, mark
         },
         marker_span,
     );
-    let expr = compared_split(&splitter, &group, iterable, marker_span);
+    let journal = split.journal.as_ref();
+    let expr = compared_split(&splitter, &group, iterable, journal, marker_span);
     *for_loop.expr = syn::parse2(expr).expect("a method call parses as an expression");
 }
 

@@ -34,6 +34,9 @@ pub(crate) fn launch<R>(config: &Config, body: &(impl Fn() -> R + Sync)) -> Resu
         #[cfg(not(feature = "mpi"))]
         Backend::Mpi => unreachable!("the configuration chooses MPI only in a build with it"),
     };
+    // The next world starts without a stop; one that no rank took is acted on now.
+    let stopped = matches!(&outcome, Err(failure) if failure.stop_signal().is_some());
+    crate::stop::disarm(stopped);
     log::debug!("dlp: the world of {} ranks has ended", config.size);
     outcome
 }

@@ -85,6 +85,13 @@ pub(crate) trait Comm {
     /// Set when another rank fails in a way that does not end this process by itself: loops
     /// check it between runs of items and unwind.
     fn abort_flag(&self) -> Option<Arc<AtomicBool>>;
+
+    /// The signal of a stop asked of the job (SIGTERM, SIGINT, SIGUSR1), if one was: journaled
+    /// splits check it between runs of items. A backend of several processes passes a stop
+    /// that one of them received on to the others.
+    fn stop_requested(&self) -> Option<i32> {
+        crate::stop::requested()
+    }
 }
 
 /// A number that the ranks of a group share: the next unclaimed index of a dynamic split, or

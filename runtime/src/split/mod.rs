@@ -1,14 +1,17 @@
 //! Splits: which items of an iterable each rank processes.
 
 mod claims;
+mod journaled;
 mod order;
 mod plan;
 mod share;
 
 use std::num::NonZeroUsize;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
+pub use journaled::Journaled;
 pub use order::Fingerprint;
 pub(crate) use order::{by_debug, by_hash, by_key};
 pub(crate) use plan::block_range;
@@ -16,6 +19,7 @@ pub use share::{Share, ShareMap, WithIndex};
 
 use crate::comm::{Call, Comm, LocalCounter, Shared};
 use crate::context::{self, RankContext};
+use crate::journal::{self, Kind, OnStop, Opened};
 use crate::observe::{RankWatch, SplitWatch};
 use crate::ranks::Ranks;
 use claims::Claims;
@@ -273,17 +277,26 @@ impl Split {
         self.over_among(Ranks::All, items, None)
     }
 
-    /// Every item, for a rank that processes them all, with no call to the other ranks.
+    /// Every item, for a rank that processes them all, with no call to the other ranks: in a
+    /// journaled split, every item left.
     #[track_caller]
-    pub(crate) fn alone<I: IntoIterator>(self, items: I) -> Share<I::IntoIter> {
-        let items = items.into_iter();
-        let length = exact_length(&items);
+    fn alone<I: Iterator>(
+        self,
+        items: Items<I>,
+        length: Option<usize>,
+        journal: Option<&Opened>,
+    ) -> Share<I> {
         let observer = context::current().and_then(|rank| rank.observer.clone());
         let site = std::panic::Location::caller();
-        let watch = SplitWatch::new(|| self.label(site), length, 1, self.progress, observer)
+        let left = journal.map_or(length, |journal| journal.remaining.count());
+        let watch = SplitWatch::new(|| self.label(site), left, 1, self.progress, observer)
             .map(|watch| RankWatch::new(Arc::new(watch), context::rank()));
-        let every_index = 0..length.unwrap_or(usize::MAX);
-        Share::live(items, Plan::Single(Some(every_index)), 1, None).watched(watch)
+        let every_position = 0..left.unwrap_or(usize::MAX);
+        let cursor = journal.map(|journal| journal.cursor(context::rank(), true, OnStop::Unwind));
+        items
+            .share(Plan::Single(Some(every_position)), 1, None)
+            .watched(watch)
+            .journaled(cursor)
     }
 
     /// How the split is named in progress bars, reports and timelines: by the place in the
@@ -318,26 +331,78 @@ impl Split {
         items: I,
         fingerprint: Option<Fingerprint<I::Item>>,
     ) -> Share<I::IntoIter> {
-        let items = items.into_iter();
-        let Some(rank) = context::with_peers().filter(|_| ranks != Ranks::Main) else {
-            return self.alone(items);
-        };
+        self.share_out(ranks, items.into_iter(), fingerprint, None)
+            .0
+    }
+
+    /// [`Split::over_among`] with the journal at `directory`, which records the finished items
+    /// of a loop (`Kind::Loop`: every rank records its own) or the results of a map (`Kind::Map`:
+    /// its main rank records them, and the shares do not). Returns the share, and the journal
+    /// as it was found (with, on the first rank of the group, the results of earlier runs).
+    #[track_caller]
+    pub(crate) fn over_journaled<I: IntoIterator>(
+        self,
+        ranks: Ranks,
+        items: I,
+        fingerprint: Option<Fingerprint<I::Item>>,
+        directory: &Path,
+        kind: Kind,
+    ) -> (Share<I::IntoIter>, Opened) {
+        let (share, opened) = self.share_out(
+            ranks,
+            items.into_iter(),
+            fingerprint,
+            Some((directory, kind)),
+        );
+        (share, opened.expect("a journaled split opens its journal"))
+    }
+
+    #[track_caller]
+    fn share_out<I: Iterator>(
+        self,
+        ranks: Ranks,
+        items: I,
+        fingerprint: Option<Fingerprint<I::Item>>,
+        journal: Option<(&Path, Kind)>,
+    ) -> (Share<I>, Option<Opened>) {
+        let peers = context::with_peers().filter(|_| ranks != Ranks::Main);
         let site = std::panic::Location::caller();
         let operation = self.operation();
         let length = exact_length(&items);
         let (items, order) = match fingerprint {
-            Some(fingerprint) => checked_order(items, fingerprint),
-            None => {
-                order::refuse_hash_order::<I::IntoIter>(operation, site);
+            Some(fingerprint) if peers.is_some() || journal.is_some() => {
+                checked_order(items, fingerprint)
+            }
+            _ => {
+                if peers.is_some() {
+                    order::refuse_hash_order::<I>(operation, site);
+                }
                 (Items::Live(items), None)
             }
         };
         // A block split needs the length: collect an iterable that does not know it.
         let (items, length) = match (self.schedule, length) {
-            (Schedule::Block, None) => items.collected(),
+            (Schedule::Block, None) if peers.is_some() => items.collected(),
             _ => (items, length),
         };
-        let mut call = rank.begin(ranks, operation, length, site);
+        let opened = journal.map(|(directory, kind)| {
+            let identity = journal::identity(kind, length, order);
+            journal::open(
+                peers.as_deref(),
+                ranks,
+                directory,
+                identity,
+                site,
+                operation,
+            )
+        });
+        let Some(rank) = peers else {
+            return (self.alone(items, length, opened.as_ref()), opened);
+        };
+        let left = opened
+            .as_ref()
+            .map_or(length, |opened| opened.remaining.count());
+        let mut call = rank.begin(ranks, operation, left, site);
         call.order = order;
         let shared = self.join(&rank, &call);
         let watch = shared
@@ -345,10 +410,17 @@ impl Split {
             .as_ref()
             .map(|watch| RankWatch::new(Arc::clone(watch), rank.rank));
         let (me, size) = ranks.place(rank.rank, rank.size);
-        let (plan, stride) = self.plan(me, size, length, shared);
-        items
+        let (plan, stride) = self.plan(me, size, left, shared, opened.is_some());
+        let cursor = opened.as_ref().zip(journal).map(|(opened, (_, kind))| {
+            let is_map = kind == Kind::Map;
+            let on_stop = if is_map { OnStop::End } else { OnStop::Unwind };
+            opened.cursor(rank.rank, !is_map, on_stop)
+        });
+        let share = items
             .share(plan, stride, rank.comm.abort_flag())
             .watched(watch)
+            .journaled(cursor);
+        (share, opened)
     }
 
     /// What the ranks of `call` share for this split, made once per process.
@@ -398,18 +470,20 @@ impl Split {
         Some(watch)
     }
 
-    /// Where rank `me` of `size` finds its indices, and their stride.
+    /// Where rank `me` of `size` finds its indices, and their stride. A journaled split's
+    /// plan gives positions, which the rank turns into runs of indices: its stride is 1.
     fn plan(
         &self,
         me: usize,
         size: usize,
         length: Option<usize>,
         shared: Arc<SplitShared>,
+        journaled: bool,
     ) -> (Plan, usize) {
         let chunk = self.chunk.map_or(1, NonZeroUsize::get);
         let plan = match self.schedule {
             // One strided run: every size-th index from this rank's.
-            Schedule::RoundRobin if chunk == 1 => {
+            Schedule::RoundRobin if chunk == 1 && !journaled => {
                 return (Plan::Single(Some(me..length.unwrap_or(usize::MAX))), size);
             }
             Schedule::RoundRobin => Plan::Dealt {

@@ -9,6 +9,7 @@ use super::SplitShared;
 use super::plan::{Sizer, Want, dealt_below};
 use crate::context;
 use crate::failure::{forget_failed_item, stop, unwinding_through_item};
+use crate::journal::{Cursor, OnStop};
 use crate::observe::RankWatch;
 use crate::status::RankStatus;
 
@@ -71,6 +72,9 @@ pub struct Share<I: Iterator> {
     in_body: bool,
     /// Where this rank's report of its whereabouts reads the item it is on.
     status: Option<Arc<RankStatus>>,
+    /// For a journaled split: the indices of the positions the plan gives, and the record of
+    /// the items finished.
+    journal: Option<Box<Cursor>>,
 }
 
 /// Where the indices of a rank come from.
@@ -197,6 +201,40 @@ impl<I: Iterator> Share<I> {
             status: context::current()
                 .filter(|rank| rank.status.tracks_items())
                 .map(|rank| Arc::clone(&rank.status)),
+            journal: None,
+        }
+    }
+
+    /// Takes the items of a journaled split through `cursor`.
+    pub(crate) fn journaled(mut self, cursor: Option<Cursor>) -> Self {
+        self.journal = cursor.map(Box::new);
+        self
+    }
+
+    /// Records the items of the current run below `end` as finished, in a journaled split.
+    fn record_below(&mut self, end: usize) {
+        if let Some(journal) = &mut self.journal {
+            journal.finished_below(end);
+        }
+    }
+
+    /// Between two runs of a journaled split: records the run just finished, and takes a stop
+    /// that was asked for. False when this rank's share ends here.
+    fn journal_between_runs(&mut self) -> bool {
+        let next = self.next;
+        let Some(journal) = &mut self.journal else {
+            return true;
+        };
+        journal.finished_below(next);
+        let Some(signal) = journal.stop_asked() else {
+            return true;
+        };
+        journal.sync();
+        match journal.on_stop {
+            // Outside any world there is no rank to unwind: the program ends here.
+            _ if context::current().is_none() => crate::journal::exit_stopped(signal),
+            OnStop::Unwind => crate::failure::stop_well(signal),
+            OnStop::End => false,
         }
     }
 
@@ -288,7 +326,10 @@ impl<I: Iterator> Share<I> {
                 }
                 Some((index, item))
             }
-            None => self.finish(),
+            None => {
+                self.record_below(index);
+                self.finish()
+            }
         }
     }
 
@@ -298,6 +339,9 @@ impl<I: Iterator> Share<I> {
     fn next_run(&mut self) -> bool {
         if self.finished {
             return false;
+        }
+        if !self.journal_between_runs() {
+            return self.finish::<()>().is_some();
         }
         if let Some(aborted) = &self.aborted
             && aborted.load(Ordering::Relaxed)
@@ -317,7 +361,9 @@ impl<I: Iterator> Share<I> {
             }
         }
         let available = self.indices_in(self.assigned.clone());
-        let length = if available <= UNTIMED_RUN {
+        // A journaled split records its items run by run: its runs stay short, so that a stop
+        // or a kill finds little unrecorded.
+        let length = if available <= UNTIMED_RUN && self.journal.is_none() {
             available
         } else {
             let Want::About(length) = self.run_sizer.next_want(finished_run) else {
@@ -335,6 +381,9 @@ impl<I: Iterator> Share<I> {
         self.position = start;
         (self.run_start, self.next, self.end) = (start, start, end);
         self.untold = start;
+        if let Some(journal) = &mut self.journal {
+            journal.run_starts(start);
+        }
         if let Some(watch) = &mut self.watch {
             watch.run_starts();
         }
@@ -348,6 +397,19 @@ impl<I: Iterator> Share<I> {
 
     /// The next indices the plan gives this rank, in increasing order.
     fn next_assignment(&mut self) -> Option<Range<usize>> {
+        if let Some(queued) = self.journal.as_mut().and_then(|journal| journal.queued()) {
+            return Some(queued);
+        }
+        let positions = self.next_positions()?;
+        match &mut self.journal {
+            Some(journal) => journal.indices(positions),
+            None => Some(positions),
+        }
+    }
+
+    /// The next positions the plan gives this rank: the indices themselves, except in a
+    /// journaled split, where they number the items left.
+    fn next_positions(&mut self) -> Option<Range<usize>> {
         match &mut self.plan {
             Plan::Single(assignment) => assignment.take(),
             Plan::Dealt {
@@ -384,6 +446,9 @@ impl<I: Iterator> Share<I> {
             if let Some(watch) = &mut self.watch {
                 watch.rank_done();
             }
+            if let Some(journal) = &mut self.journal {
+                journal.sync();
+            }
         }
         self.finished = true;
         (self.run_start, self.next, self.end) = (0, 0, 0);
@@ -395,6 +460,9 @@ impl<I: Iterator> Share<I> {
     fn remaining(&self) -> (usize, Option<usize>) {
         if self.finished {
             return (0, Some(0));
+        }
+        if self.journal.is_some() {
+            return (0, None); // positions, not indices, until they are taken
         }
         let unstarted = match &self.plan {
             Plan::Single(Some(assignment)) => Some(assignment.clone()),
@@ -478,6 +546,7 @@ impl<I: Iterator> Iterator for Share<I> {
                 Source::Prefixed(items) => fold_run(items, stride, run, accumulated, step),
             };
             if self.next < run_end {
+                self.record_below(self.next);
                 self.finish::<()>(); // the items ran out before the run did
                 break;
             }
@@ -503,7 +572,10 @@ fn fold_run<J: Iterator, B>(
 
 impl<I: Iterator> Drop for Share<I> {
     fn drop(&mut self) {
-        unwinding_through_item(self.current());
+        let current = self.current();
+        unwinding_through_item(current);
+        // The item the body was on when it left did not finish.
+        self.record_below(current.unwrap_or(self.next));
         // A rank that leaves the loop early is done with the split too.
         self.finish::<()>();
     }

@@ -18,6 +18,7 @@ use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::waits;
@@ -159,6 +160,14 @@ pub(crate) fn agree(
     all_gather_words(comm, &mine, &mut words, of_workers);
     let headers: Vec<&[u64]> = words.chunks(SENT).collect();
     if headers.iter().any(|other| other[..3] != header[..3]) {
+        if let Some(signal) = stop_said(&headers) {
+            // Another rank stopped well: a rank in a call stops too, and one that has ended
+            // says so again, until every rank has ended (`say_end`).
+            match said {
+                Said::Call(_) => crate::failure::stop_well(signal as i32),
+                Said::End(_) => return Agreed { words },
+            }
+        }
         disagree(comm, &said, &headers);
     }
     // The same call everywhere; the first rank compares the items and reports.
@@ -173,6 +182,10 @@ pub(crate) fn agree(
 /// process has ranks among them, and returns once every rank of each has said it too. A rank
 /// that waits in a call of either finds that these ranks have left, instead of waiting forever.
 ///
+/// `stopped` is the signal of a stop that this process's ranks took in a journaled split. Where
+/// any process says one, a rank still waiting in a call stops too, and says its end; returns
+/// that signal once every rank of the world has ended, and the job ends that way.
+///
 /// The worker ranks' exchange is started first, and is nonblocking (as every exchange of theirs
 /// is, [`all_gather_words`]): it completes while this process waits in the world's, so a worker
 /// rank that waits for this one in a call of theirs learns it has left, whatever the world's
@@ -181,14 +194,34 @@ pub(crate) fn say_end(
     world: &SimpleCommunicator,
     workers: Option<&SimpleCommunicator>,
     error: Option<String>,
-) {
-    let said = Said::End(error);
+    stopped: Option<i32>,
+) -> Option<i32> {
+    let stopped = stopped.map_or(0, |signal| signal as u64);
     let mut mine = [0u64; SENT];
-    mine[..WORDS].copy_from_slice(&said.words(0));
+    mine[..WORDS].copy_from_slice(&Said::End(None).words(stopped));
     let mut exchange = workers.map(|workers| Exchange::start(workers, mine));
-    agree(world, said, 0, &[]);
+    loop {
+        let agreed = agree(world, Said::End(error.clone()), stopped, &[]);
+        let headers: Vec<&[u64]> = agreed.words.chunks(SENT).collect();
+        let everyone_ended = headers.iter().all(|header| header[0] == END);
+        match stop_said(&headers) {
+            // The worker ranks' exchange may never complete: a process that stopped in one of
+            // their calls has said its end there already. It is left, with the process.
+            Some(signal) if everyone_ended => {
+                if exchange
+                    .as_mut()
+                    .is_some_and(|exchange| exchange.test().is_none())
+                {
+                    EXCHANGE_LEFT.store(true, Ordering::Relaxed);
+                }
+                return Some(signal as i32);
+            }
+            Some(_) => continue,
+            None => break,
+        }
+    }
     let Some(exchange) = &mut exchange else {
-        return;
+        return None;
     };
     let mut words = None;
     let mut done = || {
@@ -208,6 +241,24 @@ pub(crate) fn say_end(
         // A worker rank waits in a call: it reports that this one has left.
         wait_for_the_end(REPORT_TIME);
     }
+    None
+}
+
+/// Set when this process ends with its last exchange among the worker ranks still pending,
+/// which MPI_Finalize could wait for.
+static EXCHANGE_LEFT: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process has left an exchange pending ([`say_end`] after a stop).
+pub(crate) fn exchange_left() -> bool {
+    EXCHANGE_LEFT.load(Ordering::Relaxed)
+}
+
+/// The signal of a stop that a rank which has ended says it took, if any.
+fn stop_said(headers: &[&[u64]]) -> Option<u64> {
+    headers
+        .iter()
+        .find(|header| header[0] == END && header[WORDS - 1] != 0)
+        .map(|header| header[WORDS - 1])
 }
 
 /// This rank's words on their way to every rank of the worker ranks' communicator, by

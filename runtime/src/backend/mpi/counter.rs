@@ -206,8 +206,9 @@ unsafe impl Sync for RemoteCounter {}
 impl Drop for RemoteCounter {
     fn drop(&mut self) {
         // Freeing a window is collective. A rank that is unwinding from a panic is about to end
-        // the job with MPI_Abort: it must not wait here for ranks that are still working.
-        if std::thread::panicking() {
+        // the job with MPI_Abort: it must not wait here for ranks that are still working. A
+        // rank that stopped well frees it, as do the others, which stop or end the split too.
+        if std::thread::panicking() && !crate::failure::unwinding_well() {
             return;
         }
         // SAFETY: the window was created in `new` and is freed once, by every rank.

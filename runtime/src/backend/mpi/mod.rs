@@ -12,6 +12,7 @@ mod counter;
 mod hybrid;
 mod map;
 mod served;
+mod stops;
 mod waits;
 
 use std::io::Write;
@@ -126,6 +127,10 @@ impl Comm for MpiRank {
     fn abort_flag(&self) -> Option<Arc<AtomicBool>> {
         None // a failing rank ends the whole job with MPI_Abort
     }
+
+    fn stop_requested(&self) -> Option<i32> {
+        stops::requested()
+    }
 }
 
 static INIT: Once = Once::new();
@@ -212,15 +217,23 @@ fn launch_processes<R>(
         Arc::clone(&status),
     ));
     let result = match run_guarded(world.rank, world.size, body) {
-        Ok(result) => result,
-        Err(Some(_reported)) => abort_job(PANIC_EXIT_CODE),
+        Ok(result) => Ok(result),
+        Err(Some(failure)) => match failure.stop_signal() {
+            Some(signal) => Err(signal),
+            None => abort_job(PANIC_EXIT_CODE),
+        },
         Err(None) => unreachable!("an MPI rank is stopped by MPI_Abort, never by unwinding"),
     };
     drop(entered);
     status.left();
     // The world's last call: a rank still waiting in a collective learns that this one has
     // left, instead of waiting forever.
-    agree::say_end(&world.comm, world.workers.as_deref(), status.error());
+    let workers = world.workers.as_deref();
+    let stopped = result.as_ref().err().copied();
+    if let Some(signal) = agree::say_end(&world.comm, workers, status.error(), stopped) {
+        end_stopped(&world.comm, signal);
+    }
+    let result = result.unwrap_or_else(|_| unreachable!("a stop ends the job in say_end"));
     if let Some(observer) = observer {
         observer.end_world(|seen| {
             let seen = Box::new(seen) as Value;
@@ -251,6 +264,26 @@ fn end_call(rank: usize) -> Call {
         site: std::panic::Location::caller(),
         order: None,
     }
+}
+
+/// Ends this process of a job whose ranks stopped well on `signal`, every one of them done with
+/// its journal: the main rank's process says how far the job got, the others wait until it has,
+/// then each exits with the status of a stop on `signal`.
+pub(super) fn end_stopped(world: &SimpleCommunicator, signal: i32) -> ! {
+    if world.rank() == 0 {
+        eprintln!("{}", crate::journal::stopped_line(signal));
+    }
+    world.barrier();
+    let code = crate::stop::exit_code(signal);
+    if !agree::exchange_left() {
+        // Through MPI_Finalize (at exit): mpiexec kills the processes that are still running
+        // when one ends without it.
+        std::process::exit(code);
+    }
+    flush_output();
+    // SAFETY: `_exit` ends the process at once, skipping MPI_Finalize, which could wait for the
+    // exchange this process left pending.
+    unsafe { libc::_exit(code) }
 }
 
 /// The exit code of a job that a rank's panic ended: the code of a panicking Rust program.
@@ -341,6 +374,7 @@ fn silence_output() {
 /// This process's rank in a new world of every process of the job.
 fn world() -> MpiRank {
     let comm = SimpleCommunicator::world().duplicate();
+    stops::open(&comm);
     let rank = comm.rank();
     let workers = comm.split_by_color(if rank == 0 {
         Color::undefined()

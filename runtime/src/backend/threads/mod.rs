@@ -71,7 +71,8 @@ pub(super) struct ThreadWorld {
     /// Where each rank is, and how long a rank may wait.
     pub(super) waits: Arc<Waits>,
     aborted: Arc<AtomicBool>,
-    failure: Mutex<Option<Failure>>,
+    /// The first failure, which ended the world.
+    pub(super) failure: Mutex<Option<Failure>>,
     sleepers: Mutex<Vec<Weak<dyn Wake>>>,
 }
 

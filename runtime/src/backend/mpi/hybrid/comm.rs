@@ -291,4 +291,8 @@ impl Comm for HybridRank {
     fn abort_flag(&self) -> Option<Arc<AtomicBool>> {
         None // a failing rank ends the whole job with MPI_Abort
     }
+
+    fn stop_requested(&self) -> Option<i32> {
+        super::super::stops::requested()
+    }
 }

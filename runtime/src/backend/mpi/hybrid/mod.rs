@@ -96,7 +96,7 @@ pub(super) fn launch<R>(
     let result = run_here(here, &other_rank, || run_rank(&process, first, body));
     let result = result.map_err(|message| Failure::new(first, None, &message))?;
     end_world(&process);
-    Ok(result)
+    Ok(result.expect("the first rank returns a result unless its world stopped"))
 }
 
 /// How many processes of the job run on this machine, this one included: found by the first
@@ -118,12 +118,15 @@ fn here(process: usize, threads: usize, processes_on_machine: usize) -> Here {
     }
 }
 
-/// Runs `body` as world rank `rank`, one of this process's threads; a failure ends the job.
-fn run_rank<R>(process: &Arc<Process>, rank: usize, body: &impl Fn() -> R) -> R {
+/// Runs `body` as world rank `rank`, one of this process's threads; a failure ends the job. A
+/// stop that a journaled split took returns `None` on every rank here: the process ends the
+/// world once they are all back ([`end_world`]).
+fn run_rank<R>(process: &Arc<Process>, rank: usize, body: &impl Fn() -> R) -> Option<R> {
     let comm = Rc::new(HybridRank::new(Arc::clone(process), rank));
     waits::limit(process.waits.as_ref(), process.threads.waits.status(rank));
     match process.threads.run_rank(rank, comm, body) {
-        Ok(result) => result,
+        Ok(result) => Some(result),
+        Err(_) if stop_signal(process).is_some() => None,
         // The other ranks here stop where they wait, and report nothing more.
         Err(Ended::Failed) => abort_job(PANIC_EXIT_CODE),
         Err(Ended::Stopped) => agree::wait_for_the_end(REPORT_TIME),
@@ -134,14 +137,20 @@ fn run_rank<R>(process: &Arc<Process>, rank: usize, body: &impl Fn() -> R) -> R 
 /// reported, and the other processes learn that these ranks have left; what was watched goes to
 /// the main rank.
 fn end_world(process: &Process) {
-    if let Some((rank, message)) = process.threads.board.unmatched() {
+    let stopped = stop_signal(process);
+    // Ranks that stopped between calls left none unmatched that matters.
+    if stopped.is_none()
+        && let Some((rank, message)) = process.threads.board.unmatched()
+    {
         misuse_found(rank, message);
         abort_job(PANIC_EXIT_CODE);
     }
     let waits = &process.threads.waits;
     let ranks = process.threads.here.ranks.clone();
     let error = ranks.into_iter().find_map(|rank| waits.error_of(rank));
-    agree::say_end(&process.all, Some(&process.workers), error);
+    if let Some(signal) = agree::say_end(&process.all, Some(&process.workers), error, stopped) {
+        super::end_stopped(&process.all, signal);
+    }
     let Some(observer) = &process.threads.observer else {
         return;
     };
@@ -155,6 +164,13 @@ fn end_world(process: &Process) {
                 .collect(),
         )
     });
+}
+
+/// The signal of the stop that ended this process's ranks, if a journaled split took one.
+fn stop_signal(process: &Process) -> Option<i32> {
+    let failure = process.threads.failure.lock();
+    let failure = failure.unwrap_or_else(std::sync::PoisonError::into_inner);
+    failure.as_ref().and_then(Failure::stop_signal)
 }
 
 /// How long a rank stopped by another's failure waits for it to end the job.
