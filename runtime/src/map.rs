@@ -285,7 +285,10 @@ where
     fn next(&mut self) -> Option<R> {
         let mapping = self.mapping.as_mut()?;
         loop {
+            // The mapping pulls results ahead of the one handed out, which is the item that a
+            // panic in the caller's loop is named after.
             if let Some(result) = self.waiting.remove(&self.next_index) {
+                mapping.current = Some(self.next_index);
                 self.next_index += 1;
                 return Some(result);
             }
@@ -293,7 +296,11 @@ where
                 Some((index, result)) => {
                     self.waiting.insert(index, result);
                 }
-                None => return self.waiting.pop_first().map(|(_, result)| result),
+                None => {
+                    let (index, result) = self.waiting.pop_first()?;
+                    mapping.current = Some(index);
+                    return Some(result);
+                }
             }
         }
     }
