@@ -295,6 +295,43 @@ fn different_collectives_at_the_same_point_are_an_error() {
 }
 
 #[test]
+fn a_barrier_against_another_call_is_an_error_whichever_comes_first() {
+    // A barrier checks its call without the round's lock: against a round that another
+    // operation opened, and another operation against a round that a barrier opened.
+    let others: [(&str, fn()); 4] = [
+        ("gather", || _ = dlp::gather(1u32)),
+        ("broadcast", || _ = dlp::broadcast(Some(1u32))),
+        ("all_reduce", || _ = dlp::all_reduce(1u8, |a, b| a + b)),
+        ("split_block", || _ = dlp::split_block(0..4).count()),
+    ];
+    for (name, other) in others {
+        for barrier_first in [true, false] {
+            let failure = failure_of(2, move || {
+                let later = || std::thread::sleep(std::time::Duration::from_millis(20));
+                if dlp::is_main() {
+                    if !barrier_first {
+                        later();
+                    }
+                    dlp::barrier();
+                } else {
+                    if barrier_first {
+                        later();
+                    }
+                    other();
+                }
+            });
+            let message = failure.message();
+            assert!(
+                message.contains("does not match across ranks")
+                    && message.contains("called barrier at tests/failures.rs:")
+                    && message.contains(&format!("called {name} at tests/failures.rs:")),
+                "{name}, barrier first: {barrier_first}: {message}"
+            );
+        }
+    }
+}
+
+#[test]
 fn iterables_of_different_lengths_are_an_error() {
     for split in [
         Split::round_robin(),

@@ -64,6 +64,13 @@ fn run_step(step: &Step) {
                 dlp::all_reduce(value + rank, |a, b| a + b),
                 value * size + size * (size - 1) / 2
             );
+            // Folded in rank order on every rank, whichever rank arrives last.
+            let joined = dlp::all_reduce(vec![value, rank], |mut a, b| {
+                a.extend(b);
+                a
+            });
+            let expected: Vec<u64> = (0..size).flat_map(|r| [value, r]).collect();
+            assert_eq!(joined, expected);
         }
         Step::Split(split, n) => {
             let (_, split) = every_split().swap_remove(split);

@@ -62,6 +62,11 @@ impl RankStatus {
         self.state().last_call = Some((call.operation, call.site, call.number));
     }
 
+    /// The last call the rank made: its operation, site and number.
+    pub(crate) fn last_call(&self) -> Option<(&'static str, &'static Location<'static>, u64)> {
+        self.state().last_call
+    }
+
     /// The rank starts, or stops, waiting in its last call.
     pub(crate) fn waiting(&self, waits: bool) {
         self.state().waiting_since = waits.then(Instant::now);

@@ -121,6 +121,15 @@ impl Call {
         )
     }
 
+    /// The message for a call that another rank's call of this number does not match, where
+    /// that call is no longer known.
+    pub(crate) fn unknown_mismatch(&self) -> String {
+        format!(
+            "collective #{} does not match across ranks: rank {} called {} at {}, another rank              called another operation. {SAME_CALLS}",
+            self.number, self.rank, self.operation, self.site
+        )
+    }
+
     /// The message for ranks that called this operation with values of different types.
     pub(crate) fn type_mismatch(&self, expected: &str) -> String {
         format!(

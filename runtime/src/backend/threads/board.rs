@@ -24,6 +24,19 @@ use crate::ranks::Ranks;
 
 /// Rounds of one group that can be in flight at once; a rank this far ahead waits.
 const RING: u64 = 8;
+/// The opener of a round that no rank has opened yet.
+const NOBODY: usize = usize::MAX;
+
+/// What a round's `opened` holds for `operation`: the address and length of its name, never 0.
+/// Equal keys are the same bytes, so the same name (one name may start another at the same
+/// address, but not with the same length); a name can be held at two addresses (one copy per
+/// unit of code), so different keys are only a sign of a mismatch, which the calls confirm.
+fn operation_key(operation: &'static str) -> u64 {
+    let (address, length) = (operation.as_ptr() as u64, operation.len() as u64);
+    // User-space addresses fit in 48 bits, and dlp's operation names in far fewer than 16.
+    debug_assert!(address < 1 << 48 && length < 1 << 16);
+    (length << 48) | address
+}
 
 pub(crate) struct Board {
     /// The ranks that meet here.
@@ -48,6 +61,14 @@ pub(crate) enum Until {
     AllEntered,
     /// The first rank of the group (the root) has entered.
     RootEntered,
+}
+
+/// Whether the ranks of a round wrote what it holds behind its lock, which its last rank to
+/// leave then empties.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Touched {
+    Yes,
+    No,
 }
 
 /// A round a rank takes part in: where it is held.
@@ -78,6 +99,11 @@ struct Cell {
     /// Set once the round's shared state is made (see [`Board::join`]).
     shared_made: AtomicBool,
     left: AtomicUsize,
+    /// The [`operation_key`] of the call that opened the round, 0 before one did: each rank
+    /// checks its call's operation against it without taking the round's lock.
+    opened: AtomicU64,
+    /// The world rank that opened the round, [`NOBODY`] before one did.
+    opener: AtomicUsize,
     round: Mutex<Round>,
 }
 
@@ -133,6 +159,12 @@ impl Round {
         }
     }
 
+    /// Whether every rank of the group has entered, the one entering now included: in
+    /// `arrive`, whether the caller is the last to enter.
+    pub(crate) fn all_entered(&self) -> bool {
+        self.entered.iter().all(|&entered| entered)
+    }
+
     /// Empties the round for the next one of its cell, keeping what it allocated.
     fn clear(&mut self) {
         self.opened_by = None;
@@ -154,6 +186,8 @@ impl Ring {
             root_entered: AtomicBool::new(false),
             shared_made: AtomicBool::new(false),
             left: AtomicUsize::new(0),
+            opened: AtomicU64::new(0),
+            opener: AtomicUsize::new(NOBODY),
             round: Mutex::new(Round::default()),
         });
         Ring {
@@ -168,6 +202,22 @@ impl Cell {
         // A rank that panicked while holding the lock left the round consistent (it is updated
         // in single assignments), and the world is aborting anyway.
         self.round.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Opens the round for `call`'s operation, or finds it opened by the same one; false if
+    /// another operation may have opened it.
+    fn claim(&self, call: &Call) -> bool {
+        let key = operation_key(call.operation);
+        let opened = self
+            .opened
+            .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire);
+        match opened {
+            Ok(_) => {
+                self.opener.store(call.rank, Ordering::Release);
+                true
+            }
+            Err(opened) => opened == key,
+        }
     }
 
     fn holds(&self, number: u64) -> bool {
@@ -231,17 +281,34 @@ impl Board {
         let Entered { cell, size, .. } = entered;
         self.wait(call, &entered, || cell.reached(until, size));
         let result = depart(&mut cell.lock());
-        self.leave(&entered);
+        self.leave(&entered, Touched::Yes);
         result
     }
 
     /// Takes part in the round of `call` with nothing to exchange, until every rank of the
-    /// group entered: a barrier, without taking the round's lock once it is complete.
+    /// group entered: a barrier, without taking the round's lock unless the calls differ.
     pub(crate) fn meet_all(&self, call: &Call) {
-        let entered = self.enter(call, |_| {});
-        let Entered { cell, size, .. } = entered;
+        // The check of the call is the claim alone: a barrier leaves nothing in the round, so
+        // its ranks never take the round's lock, nor write its lines.
+        let entered = self.locate(call);
+        let Entered {
+            cell, number, size, ..
+        } = entered;
+        self.wait(call, &entered, || cell.holds(number));
+        if !cell.claim(call) {
+            let round = cell.lock();
+            if let Some(message) = self.mismatch_with_opener(cell, &round, call) {
+                drop(round);
+                self.mismatched(message);
+            }
+        }
+        cell.entered.fetch_add(1, Ordering::Release);
+        if self.place(call) == 0 {
+            cell.root_entered.store(true, Ordering::Release);
+        }
+        self.signal.notify();
         self.wait(call, &entered, || cell.reached(Until::AllEntered, size));
-        self.leave(&entered);
+        self.leave(&entered, Touched::No);
     }
 
     /// Takes part in the round of `call` and returns the state its ranks share, which the first
@@ -265,20 +332,16 @@ impl Board {
             let made = cell.lock().shared.clone();
             made.expect("made before it is read")
         };
-        self.leave(&entered);
+        self.leave(&entered, Touched::Yes);
         shared
-    }
-
-    /// Takes part in the round of `call` as the last rank to enter it: waits until every other
-    /// rank of the group has entered, runs `arrive`, and leaves.
-    pub(crate) fn meet_last(&self, call: &Call, arrive: impl FnOnce(&mut Round)) {
-        self.lead(call, |_| (), |()| (), |round, ()| arrive(round));
     }
 
     /// Takes part in the round of `call` as the first rank of its group here, which does the
     /// group's work for the others: waits until every other rank of the group has entered, runs
     /// `take` on the round, then `work` on what it took, outside the round's lock (the others
     /// wait, `Until::RootEntered`), then enters with `publish` and leaves.
+    // The rounds of a world of processes × threads use it; those of threads alone do not.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     pub(crate) fn lead<T, U, R>(
         &self,
         call: &Call,
@@ -304,7 +367,7 @@ impl Board {
         let done = work(taken);
         let mut published = None;
         let entered = self.enter(call, |round| published = Some(publish(round, done)));
-        self.leave(&entered);
+        self.leave(&entered, Touched::Yes);
         published.expect("published on entering")
     }
 
@@ -332,6 +395,14 @@ impl Board {
         self.wait(call, &entered, || cell.holds(number));
         {
             let mut round = cell.lock();
+            let barrier_opened = !cell.claim(call) && round.opened_by.is_none();
+            if let Some(message) = barrier_opened
+                .then(|| self.mismatch_with_opener(cell, &round, call))
+                .flatten()
+            {
+                drop(round);
+                self.mismatched(message);
+            }
             if let Err(message) = round.enter(call, place, size) {
                 drop(round);
                 self.mismatched(message);
@@ -348,14 +419,18 @@ impl Board {
 
     /// Leaves the round `number` of `cell`; the last rank to leave readies the cell for its next
     /// round.
-    fn leave(&self, entered: &Entered<'_>) {
+    fn leave(&self, entered: &Entered<'_>, touched: Touched) {
         let Entered {
             cell, number, size, ..
         } = *entered;
         if cell.left.fetch_add(1, Ordering::AcqRel) + 1 < size {
             return;
         }
-        cell.lock().clear();
+        if touched == Touched::Yes {
+            cell.lock().clear();
+        }
+        cell.opened.store(0, Ordering::Relaxed);
+        cell.opener.store(NOBODY, Ordering::Relaxed);
         cell.entered.store(0, Ordering::Relaxed);
         cell.root_entered.store(false, Ordering::Relaxed);
         cell.shared_made.store(false, Ordering::Relaxed);
@@ -391,6 +466,34 @@ impl Board {
         }
         self.waits.done(call.rank, waiting_since);
         self.stop_if_aborted();
+    }
+
+    /// Why `call` cannot meet the call that opened the round of `cell`, which may differ; `None`
+    /// if it can. The opener's call is in the round (`round`, locked), or, if a barrier opened
+    /// it, in the opener's status (a barrier's ranks wait in it: the status is still this call).
+    fn mismatch_with_opener(&self, cell: &Cell, round: &Round, call: &Call) -> Option<String> {
+        let opened_by = round.opened_by.clone().or_else(|| {
+            // The opener records itself right after its claim.
+            let opener = loop {
+                match cell.opener.load(Ordering::Acquire) {
+                    NOBODY => std::thread::yield_now(),
+                    opener => break opener,
+                }
+            };
+            let (operation, site, number) = self.waits.status(opener).last_call()?;
+            (number == call.number).then(|| Call {
+                rank: opener,
+                operation,
+                site,
+                length: None,
+                order: None,
+                ..call.clone()
+            })
+        });
+        match opened_by {
+            Some(other) => call.mismatch(&other),
+            None => Some(call.unknown_mismatch()),
+        }
     }
 
     /// Stops the world for a mismatch that this rank found (another call, or a rank that has
@@ -447,6 +550,8 @@ impl Board {
         for ring in rings {
             for (number, cell) in (0..RING).zip(ring.cells.iter()) {
                 cell.number.store(number, Ordering::Relaxed);
+                cell.opened.store(0, Ordering::Relaxed);
+                cell.opener.store(NOBODY, Ordering::Relaxed);
             }
         }
         for returned in &self.returned {

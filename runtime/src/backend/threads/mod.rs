@@ -286,20 +286,15 @@ impl ThreadRank {
         )
     }
 
-    /// On a rank other than the main one: runs `arrive` in the round of `call`, then decodes
-    /// the one encoding the main rank leaves there (a `Message` need not be `Clone`).
-    fn decode_from_root(
-        &self,
-        call: &Call,
-        arrive: impl FnOnce(&mut Round),
-        codec: Codec,
-    ) -> Value {
-        let encoded = self
-            .world
-            .board
-            .meet(call, arrive, Until::RootEntered, |round| {
-                round.encoded[0].clone()
-            });
+    /// On a rank other than the main one: decodes the one encoding the main rank leaves in the
+    /// round of `call` (a `Message` need not be `Clone`).
+    fn decode_from_root(&self, call: &Call, codec: Codec) -> Value {
+        let encoded = self.world.board.meet(
+            call,
+            |_| {},
+            Until::RootEntered,
+            |round| round.encoded[0].clone(),
+        );
         decode(encoded, codec, call)
     }
 }
@@ -347,28 +342,34 @@ impl Comm for ThreadRank {
     }
 
     fn all_reduce(&self, call: &Call, value: Value, codec: Codec, combine: &mut Combine) -> Value {
-        // The main rank enters last, folds the values the others left (moved, not copied),
-        // and leaves one encoding of the result, which the others decode.
+        // One meeting, as a barrier: the last rank to enter folds the values the others left
+        // (moved, not copied) in rank order before it counts itself in, and leaves one
+        // encoding of the result, which the others decode once every rank has entered.
         let place = self.place(call);
-        if place != 0 {
-            let arrive = |round: &mut Round| round.sent[place] = Some(value);
-            return self.decode_from_root(call, arrive, codec);
-        }
-        let mut result = None;
-        self.world.board.meet_last(call, |round| {
-            let others = round.sent.iter_mut().skip(1);
-            let others = others.map(|sent| sent.take().expect("every other rank sent"));
-            let combined = others.fold(value, &mut *combine);
-            round.encoded[0] = Some(encode(&combined, codec, call));
-            result = Some(combined);
-        });
-        result.expect("the main rank combined the values")
+        let mut folded = None;
+        let encoded = self.world.board.meet(
+            call,
+            |round| {
+                round.sent[place] = Some(value);
+                if round.all_entered() {
+                    let sent = round.sent.iter_mut();
+                    let mut values = sent.map(|sent| sent.take().expect("every rank sent"));
+                    let first = values.next().expect("a group has at least one rank");
+                    let combined = values.fold(first, &mut *combine);
+                    round.encoded[0] = Some(encode(&combined, codec, call));
+                    folded = Some(combined);
+                }
+            },
+            Until::AllEntered,
+            |round| round.encoded[0].clone(),
+        );
+        folded.unwrap_or_else(|| decode(encoded, codec, call))
     }
 
     fn broadcast(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
         // The main rank keeps its value and leaves one encoding for the others to decode.
         let Some(value) = value.filter(|_| self.place(call) == 0) else {
-            return self.decode_from_root(call, |_| {}, codec);
+            return self.decode_from_root(call, codec);
         };
         let encoded = encode(&value, codec, call);
         let leave_encoded = |round: &mut Round| round.encoded[0] = Some(encoded);
