@@ -125,7 +125,8 @@ impl Call {
     /// that call is no longer known.
     pub(crate) fn unknown_mismatch(&self) -> String {
         format!(
-            "collective #{} does not match across ranks: rank {} called {} at {}, another rank              called another operation. {SAME_CALLS}",
+            "collective #{} does not match across ranks: rank {} called {} at {}, another rank \
+             called another operation. {SAME_CALLS}",
             self.number, self.rank, self.operation, self.site
         )
     }

@@ -220,6 +220,14 @@ impl Cell {
         }
     }
 
+    /// Counts the rank at `place` of the group in, once it has done all it does on entering.
+    fn count_in(&self, place: usize) {
+        self.entered.fetch_add(1, Ordering::Release);
+        if place == 0 {
+            self.root_entered.store(true, Ordering::Release);
+        }
+    }
+
     fn holds(&self, number: u64) -> bool {
         self.number.load(Ordering::Acquire) == number
     }
@@ -296,16 +304,9 @@ impl Board {
         } = entered;
         self.wait(call, &entered, || cell.holds(number));
         if !cell.claim(call) {
-            let round = cell.lock();
-            if let Some(message) = self.mismatch_with_opener(cell, &round, call) {
-                drop(round);
-                self.mismatched(message);
-            }
+            drop(self.confirm_opener(cell, cell.lock(), call));
         }
-        cell.entered.fetch_add(1, Ordering::Release);
-        if self.place(call) == 0 {
-            cell.root_entered.store(true, Ordering::Release);
-        }
+        cell.count_in(self.place(call));
         self.signal.notify();
         self.wait(call, &entered, || cell.reached(Until::AllEntered, size));
         self.leave(&entered, Touched::No);
@@ -395,23 +396,15 @@ impl Board {
         self.wait(call, &entered, || cell.holds(number));
         {
             let mut round = cell.lock();
-            let barrier_opened = !cell.claim(call) && round.opened_by.is_none();
-            if let Some(message) = barrier_opened
-                .then(|| self.mismatch_with_opener(cell, &round, call))
-                .flatten()
-            {
-                drop(round);
-                self.mismatched(message);
+            if !cell.claim(call) {
+                round = self.confirm_opener(cell, round, call);
             }
             if let Err(message) = round.enter(call, place, size) {
                 drop(round);
                 self.mismatched(message);
             }
             arrive(&mut round);
-            cell.entered.fetch_add(1, Ordering::Release);
-            if place == 0 {
-                cell.root_entered.store(true, Ordering::Release);
-            }
+            cell.count_in(place);
         }
         self.signal.notify();
         entered
@@ -466,6 +459,25 @@ impl Board {
         }
         self.waits.done(call.rank, waiting_since);
         self.stop_if_aborted();
+    }
+
+    /// After a failed [`Cell::claim`] of `call`: stops the world if `call` cannot meet the call
+    /// that opened the round (`round`, locked), or gives the lock back if it can (the same
+    /// operation, its name held at another address).
+    fn confirm_opener<'a>(
+        &self,
+        cell: &Cell,
+        round: MutexGuard<'a, Round>,
+        call: &Call,
+    ) -> MutexGuard<'a, Round> {
+        match self.mismatch_with_opener(cell, &round, call) {
+            // The lock goes first: stopping wakes the sleepers, who check rounds under it.
+            Some(message) => {
+                drop(round);
+                self.mismatched(message)
+            }
+            None => round,
+        }
     }
 
     /// Why `call` cannot meet the call that opened the round of `cell`, which may differ; `None`
