@@ -220,6 +220,28 @@ fn a_rank_that_returns_while_another_goes_to_sleep_is_noticed() {
 }
 
 #[test]
+fn a_rank_that_returns_right_after_a_meeting_is_not_taken_for_absent() {
+    // A barrier's or an all_reduce's ranks meet without the round's lock, so the round does not
+    // list them: the last to arrive can leave and return before a rank that waited there looks
+    // again, and that rank must find the meeting over, not a rank gone. Eight ranks on fewer
+    // cores wait by yielding and sleeping, which opens that window.
+    let world = World::threads(8);
+    no_hang(move || {
+        for run in 0..1500 {
+            let total = world.try_run(|| {
+                dlp::barrier();
+                dlp::all_reduce(1u32, |a, b| a + b)
+            });
+            assert_eq!(
+                total.map_err(|failure| failure.to_string()),
+                Ok(8),
+                "run {run}"
+            );
+        }
+    });
+}
+
+#[test]
 fn a_call_that_no_rank_waits_in_is_an_error_when_another_rank_skips_it() {
     // A gather's senders and a split's ranks do not wait for the others: the call is found
     // unfinished when the world ends, instead of the value being lost without a word.

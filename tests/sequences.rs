@@ -71,6 +71,13 @@ fn run_step(step: &Step) {
             });
             let expected: Vec<u64> = (0..size).flat_map(|r| [value, r]).collect();
             assert_eq!(joined, expected);
+            // Values of every size, some too long to travel beside the round's lock.
+            let long = |rank: u64| vec![value + rank; rank as usize * 40];
+            let joined = dlp::all_reduce(long(rank), |mut a, b| {
+                a.extend(b);
+                a
+            });
+            assert_eq!(joined, (0..size).flat_map(long).collect::<Vec<_>>());
         }
         Step::Split(split, n) => {
             let (_, split) = every_split().swap_remove(split);

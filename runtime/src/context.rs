@@ -48,6 +48,15 @@ impl RankContext {
         }
     }
 
+    /// Readies the context of a world that ended well for its next run: calls are numbered from
+    /// 0 again, and the rank runs no loop body.
+    pub(crate) fn restart(&mut self) {
+        self.calls.set(0);
+        self.worker_calls.set(0);
+        self.bodies.get_mut().clear();
+        self.status.reset();
+    }
+
     /// This rank's next collective call of `ranks`: the only place where calls are numbered.
     pub(crate) fn begin(
         &self,
@@ -125,7 +134,12 @@ pub(crate) fn current() -> Option<Rc<RankContext>> {
 
 /// Makes `context` the current rank of this thread until the guard is dropped.
 pub(crate) fn enter(context: RankContext) -> EnteredRank {
-    let previous = CURRENT.with(|current| current.replace(Some(Rc::new(context))));
+    enter_shared(Rc::new(context))
+}
+
+/// [`enter`] for a context held elsewhere too: one kept for the next run of its world.
+pub(crate) fn enter_shared(context: Rc<RankContext>) -> EnteredRank {
+    let previous = CURRENT.with(|current| current.replace(Some(context)));
     EnteredRank { previous }
 }
 

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use crate::comm::Call;
 
 /// What one rank is doing, as far as dlp knows.
+// Each rank writes its own as it starts, calls and ends: on lines of its own, so that ranks
+// made one after another do not share them.
+#[repr(align(128))]
 pub(crate) struct RankStatus {
     rank: usize,
     state: Mutex<State>,

@@ -60,7 +60,8 @@ pub(crate) fn arm() {
 /// and that no rank `taken` as a stop (it came after the journaled loops, or during other work)
 /// is raised again, and does now what it would have done then.
 pub(crate) fn disarm(taken: bool) {
-    if !ARMED.swap(false, Ordering::SeqCst) {
+    // Most worlds run no journaled split: a load spares them the swap.
+    if !ARMED.load(Ordering::SeqCst) || !ARMED.swap(false, Ordering::SeqCst) {
         return;
     }
     #[cfg(unix)]

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use super::signal::{Signal, spin_until};
+use super::slots::Slot;
 use super::{Here, Waits};
 
 use crate::comm::{Call, Shared, Value};
@@ -45,12 +46,21 @@ pub(crate) struct Board {
     /// main rank alone never meets anyone).
     all: Ring,
     workers: OnceLock<Ring>,
-    /// Ranks here whose body has returned: they will never enter another round.
-    returned: Box<[AtomicBool]>,
+    /// The run of the board: 1 in its first world, one more in each world it is kept for.
+    run: AtomicU64,
+    /// For each rank here, the last run in which its body returned: it will never enter another
+    /// round of that run.
+    returned: Box<[Returned]>,
     aborted: AtomicBool,
     signal: Signal,
     waits: Arc<Waits>,
 }
+
+/// The last run of the board in which a rank's body returned (0 for none): on lines of its own,
+/// which its rank writes without taking a line that another rank writes, and which the next
+/// world leaves as they are (a new run makes the number stale).
+#[repr(align(128))]
+struct Returned(AtomicU64);
 
 /// What a rank waits for in a round before it leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +114,15 @@ struct Cell {
     opened: AtomicU64,
     /// The world rank that opened the round, [`NOBODY`] before one did.
     opener: AtomicUsize,
+    /// Set once a fold's result is in `result` (see [`Board::fold`]).
+    folded: AtomicBool,
+    /// Whether a slot holds a boxed encoding, which the last rank to leave frees.
+    boxed: AtomicBool,
     round: Mutex<Round>,
+    /// What each rank of the group leaves for the others without the lock, by place.
+    slots: Box<[Slot]>,
+    /// A fold's result.
+    result: Slot,
 }
 
 /// One round of a collective call, as seen by all ranks.
@@ -159,12 +177,6 @@ impl Round {
         }
     }
 
-    /// Whether every rank of the group has entered, the one entering now included: in
-    /// `arrive`, whether the caller is the last to enter.
-    pub(crate) fn all_entered(&self) -> bool {
-        self.entered.iter().all(|&entered| entered)
-    }
-
     /// Empties the round for the next one of its cell, keeping what it allocated.
     fn clear(&mut self) {
         self.opened_by = None;
@@ -180,6 +192,7 @@ impl Round {
 
 impl Ring {
     fn new(members: Range<usize>) -> Self {
+        let size = members.len();
         let cells = (0..RING).map(|number| Cell {
             number: AtomicU64::new(number),
             entered: AtomicUsize::new(0),
@@ -188,7 +201,11 @@ impl Ring {
             left: AtomicUsize::new(0),
             opened: AtomicU64::new(0),
             opener: AtomicUsize::new(NOBODY),
+            folded: AtomicBool::new(false),
+            boxed: AtomicBool::new(false),
             round: Mutex::new(Round::default()),
+            slots: (0..size).map(|_| Slot::default()).collect(),
+            result: Slot::default(),
         });
         Ring {
             members,
@@ -246,7 +263,10 @@ impl Board {
         Board {
             all: Ring::new(here.members(Ranks::All)),
             workers: OnceLock::new(),
-            returned: here.ranks.clone().map(|_| AtomicBool::new(false)).collect(),
+            run: AtomicU64::new(1),
+            returned: (here.ranks.clone())
+                .map(|_| Returned(AtomicU64::new(0)))
+                .collect(),
             here,
             aborted: AtomicBool::new(false),
             signal: Signal::default(),
@@ -268,8 +288,14 @@ impl Board {
         call.rank - self.here.members(call.ranks).start
     }
 
-    fn has_returned(&self, rank: usize) -> &AtomicBool {
-        &self.returned[rank - self.here.ranks.start]
+    /// Whether `rank`'s body has returned in this world.
+    fn has_returned(&self, rank: usize) -> bool {
+        // The run changes only between worlds, which the team's hand-over orders.
+        let run = self.run.load(Ordering::Relaxed);
+        self.returned[rank - self.here.ranks.start]
+            .0
+            .load(Ordering::Acquire)
+            == run
     }
 
     /// Takes part in the round of `call`: runs `arrive` on entering, waits `until`, then
@@ -310,6 +336,59 @@ impl Board {
         self.signal.notify();
         self.wait(call, &entered, || cell.reached(Until::AllEntered, size));
         self.leave(&entered, Touched::No);
+    }
+
+    /// Takes part in the round of `call` as a barrier does (the round's lock only if the calls
+    /// differ), leaving `mine`, this rank's value, in its slot: `encode` hands its encoding to the
+    /// function it is given. The last
+    /// rank of the group to enter runs `fold` on its value and every rank's bytes in place order
+    /// (its own as `None`), which hands the encoding of the result to the function it is given
+    /// and returns the result; the others turn that encoding into theirs with `read`.
+    pub(crate) fn fold<V, T>(
+        &self,
+        call: &Call,
+        mine: V,
+        encode: impl FnOnce(&V, &mut dyn FnMut(&[u8])),
+        fold: impl FnOnce(V, &mut dyn Iterator<Item = Option<&[u8]>>, &mut dyn FnMut(&[u8])) -> T,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> T {
+        let entered = self.locate(call);
+        let Entered {
+            cell, number, size, ..
+        } = entered;
+        let place = self.place(call);
+        self.wait(call, &entered, || cell.holds(number));
+        if !cell.claim(call) {
+            drop(self.confirm_opener(cell, cell.lock(), call));
+        }
+        // SAFETY (of the slots, their contract): this rank alone writes its slot in this round,
+        // before it counts itself in (`entered`, Release); only the last rank to count in reads
+        // the slots, after its count (AcqRel). That rank alone writes the result, before it
+        // sets `folded` (Release), which the others wait for (Acquire) before they read it.
+        // Slots are written again, or cleared, only once every rank has left (`leave`).
+        encode(&mine, &mut |bytes| {
+            if unsafe { cell.slots[place].write(bytes) } {
+                cell.boxed.store(true, Ordering::Relaxed);
+            }
+        });
+        let last = cell.entered.fetch_add(1, Ordering::AcqRel) + 1 == size;
+        let result = if last {
+            let mut inputs = (cell.slots.iter().enumerate())
+                .map(|(other, slot)| (other != place).then(|| unsafe { slot.read() }));
+            let result = fold(mine, &mut inputs, &mut |encoded| {
+                if unsafe { cell.result.write(encoded) } {
+                    cell.boxed.store(true, Ordering::Relaxed);
+                }
+            });
+            cell.folded.store(true, Ordering::Release);
+            self.signal.notify();
+            result
+        } else {
+            self.wait(call, &entered, || cell.folded.load(Ordering::Acquire));
+            read(unsafe { cell.result.read() })
+        };
+        self.leave(&entered, Touched::No);
+        result
     }
 
     /// Takes part in the round of `call` and returns the state its ranks share, which the first
@@ -422,6 +501,14 @@ impl Board {
         if touched == Touched::Yes {
             cell.lock().clear();
         }
+        if cell.boxed.swap(false, Ordering::Relaxed) {
+            for slot in cell.slots.iter().chain([&cell.result]) {
+                // SAFETY: every rank has left the round, done with what it read, and none
+                // writes a slot of this cell before `number` moves on, below.
+                unsafe { slot.clear() };
+            }
+        }
+        cell.folded.store(false, Ordering::Relaxed);
         cell.opened.store(0, Ordering::Relaxed);
         cell.opener.store(NOBODY, Ordering::Relaxed);
         cell.entered.store(0, Ordering::Relaxed);
@@ -442,7 +529,10 @@ impl Board {
         let mut waiting_since: Option<Instant> = None;
         while !ready() {
             self.stop_if_aborted();
-            if let Some(absent) = self.absent(entered) {
+            // A rank that entered a round without taking its lock is not marked in it: one that
+            // has returned since entered it only if the round has moved on far enough for
+            // `ready` (it left the round, which only happens then).
+            if let Some(absent) = self.absent(entered).filter(|_| !ready()) {
                 self.waits.done(call.rank, waiting_since);
                 let error = self.waits.error_of(absent);
                 self.mismatched(call.absent(absent, error.as_deref()));
@@ -532,8 +622,7 @@ impl Board {
         let round = cell.lock();
         ring.members.clone().find(|&rank| {
             let place = rank - ring.members.start;
-            self.has_returned(rank).load(Ordering::Acquire)
-                && !round.entered.get(place).copied().unwrap_or(false)
+            self.has_returned(rank) && !round.entered.get(place).copied().unwrap_or(false)
         })
     }
 
@@ -544,6 +633,9 @@ impl Board {
         let rings = std::iter::once(&self.all).chain(self.workers.get());
         rings
             .flat_map(|ring| ring.cells.iter().map(move |cell| (ring, cell)))
+            // A round that every rank left is cleared, `opened` included: only one in flight
+            // is looked at, under its lock.
+            .filter(|(_, cell)| cell.opened.load(Ordering::Acquire) != 0)
             .find_map(|(ring, cell)| {
                 let round = cell.lock();
                 let opened_by = round.opened_by.as_ref()?;
@@ -559,21 +651,31 @@ impl Board {
     /// then is complete and empty) for a new world: calls are numbered from 0 again.
     pub(crate) fn reset(&self) {
         let rings = std::iter::once(&self.all).chain(self.workers.get());
+        // Only what changed is written: a line that the other ranks will read next stays
+        // shared with them.
         for ring in rings {
             for (number, cell) in (0..RING).zip(ring.cells.iter()) {
-                cell.number.store(number, Ordering::Relaxed);
-                cell.opened.store(0, Ordering::Relaxed);
-                cell.opener.store(NOBODY, Ordering::Relaxed);
+                debug_assert!(
+                    cell.opened.load(Ordering::Relaxed) == 0,
+                    "every round was left"
+                );
+                if cell.number.load(Ordering::Relaxed) != number {
+                    cell.number.store(number, Ordering::Relaxed);
+                }
             }
         }
-        for returned in &self.returned {
-            returned.store(false, Ordering::Relaxed);
-        }
+        // The thread that runs the world is the one that writes the run: no read-modify-write,
+        // which would wait for the line that the other ranks read.
+        let next = self.run.load(Ordering::Relaxed) + 1;
+        self.run.store(next, Ordering::Relaxed);
     }
 
     /// Records that `rank`'s body has returned, waking ranks that may be waiting for it.
     pub(crate) fn mark_returned(&self, rank: usize) {
-        self.has_returned(rank).store(true, Ordering::Release);
+        let run = self.run.load(Ordering::Relaxed);
+        self.returned[rank - self.here.ranks.start]
+            .0
+            .store(run, Ordering::Release);
         self.signal.notify();
     }
 

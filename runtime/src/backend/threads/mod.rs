@@ -4,6 +4,7 @@
 pub(super) mod board;
 mod results;
 mod signal;
+mod slots;
 mod team;
 
 use std::ops::Range;
@@ -71,8 +72,17 @@ pub(super) struct ThreadWorld {
     /// Where each rank is, and how long a rank may wait.
     pub(super) waits: Arc<Waits>,
     aborted: Arc<AtomicBool>,
+    ending: Ending,
+}
+
+/// What a world's ranks write only when it fails, or when a map starts: on lines of their own,
+/// so that the main rank's look at it as the world ends leaves alone the lines of the world that
+/// the other ranks read as the next one starts.
+#[repr(align(128))]
+struct Ending {
     /// The first failure, which ended the world.
-    pub(super) failure: Mutex<Option<Failure>>,
+    failure: Mutex<Option<Failure>>,
+    /// What to wake when the world aborts.
     sleepers: Mutex<Vec<Weak<dyn Wake>>>,
 }
 
@@ -102,21 +112,25 @@ impl ThreadWorld {
             observer,
             waits,
             aborted: Arc::new(AtomicBool::new(false)),
-            failure: Mutex::new(None),
-            sleepers: Mutex::new(Vec::new()),
+            ending: Ending {
+                failure: Mutex::new(None),
+                sleepers: Mutex::new(Vec::new()),
+            },
         }
     }
 
     /// Ends the world: records the first failure and wakes every rank, wherever it waits.
     fn abort(&self, failure: Failure) {
-        self.failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert(failure);
+        self.failure().get_or_insert(failure);
         self.aborted.store(true, Ordering::SeqCst);
         self.board.abort();
-        let sleepers =
-            std::mem::take(&mut *self.sleepers.lock().unwrap_or_else(PoisonError::into_inner));
+        let sleepers = std::mem::take(
+            &mut *self
+                .ending
+                .sleepers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         for sleeper in sleepers.iter().filter_map(Weak::upgrade) {
             sleeper.wake();
         }
@@ -132,19 +146,30 @@ impl ThreadWorld {
 
     /// Readies a world that ended well for its next run.
     fn reset(&self) {
+        // The rank statuses are reset by their own ranks as they start again
+        // (`ThreadWorld::run_rank`), which keeps each on its rank's core; the sleepers of a
+        // world that ended well are gone, and registering the next one prunes them.
         self.board.reset();
-        for status in &self.waits.statuses {
-            status.reset();
+    }
+
+    /// The failure that ended the world, if one did.
+    pub(super) fn take_failure(&self) -> Option<Failure> {
+        // A failure is recorded before the world is marked aborted: a world that ended well
+        // takes no lock here.
+        if !self.aborted.load(Ordering::SeqCst) {
+            return None;
         }
-        self.sleepers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.failure().take()
+    }
+
+    /// The failure that ended the world, if one did, locked.
+    pub(super) fn failure(&self) -> MutexGuard<'_, Option<Failure>> {
+        (self.ending.failure.lock()).unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Registers something to wake when the world aborts.
     fn on_abort(&self, sleeper: Weak<dyn Wake>) {
-        let mut sleepers = self.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sleepers = (self.ending.sleepers.lock()).unwrap_or_else(PoisonError::into_inner);
         sleepers.retain(|sleeper| sleeper.strong_count() > 0);
         sleepers.push(sleeper);
     }
@@ -342,28 +367,28 @@ impl Comm for ThreadRank {
     }
 
     fn all_reduce(&self, call: &Call, value: Value, codec: Codec, combine: &mut Combine) -> Value {
-        // One meeting, as a barrier: the last rank to enter folds the values the others left
-        // (moved, not copied) in rank order before it counts itself in, and leaves one
-        // encoding of the result, which the others decode once every rank has entered.
-        let place = self.place(call);
-        let mut folded = None;
-        let encoded = self.world.board.meet(
-            call,
-            |round| {
-                round.sent[place] = Some(value);
-                if round.all_entered() {
-                    let sent = round.sent.iter_mut();
-                    let mut values = sent.map(|sent| sent.take().expect("every rank sent"));
-                    let first = values.next().expect("a group has at least one rank");
-                    let combined = values.fold(first, &mut *combine);
-                    round.encoded[0] = Some(encode(&combined, codec, call));
-                    folded = Some(combined);
-                }
-            },
-            Until::AllEntered,
-            |round| round.encoded[0].clone(),
-        );
-        folded.unwrap_or_else(|| decode(encoded, codec, call))
+        // One meeting, without the round's lock: each rank leaves the encoding of its value in
+        // a slot of its own; the last to enter folds them in rank order (its own value moved,
+        // not copied) and leaves one encoding of the result, which the others decode.
+        let operation = call.operation;
+        let encode = |value: &Value, leave: &mut dyn FnMut(&[u8])| {
+            leave(&codec.encode(&**value, operation));
+        };
+        let fold = |own: Value,
+                    inputs: &mut dyn Iterator<Item = Option<&[u8]>>,
+                    leave: &mut dyn FnMut(&[u8])| {
+            let mut own = Some(own);
+            let mut values = inputs.map(|bytes| match bytes {
+                Some(bytes) => codec.decode(bytes, operation),
+                None => own.take().expect("its own value, once"),
+            });
+            let first = values.next().expect("a group has at least one rank");
+            let combined = values.fold(first, &mut *combine);
+            leave(&codec.encode(&*combined, operation));
+            combined
+        };
+        let read = |bytes: &[u8]| codec.decode(bytes, operation);
+        self.world.board.fold(call, value, encode, fold, read)
     }
 
     fn broadcast(&self, call: &Call, value: Option<Value>, codec: Codec) -> Value {
@@ -455,22 +480,18 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
                 alone,
             ))
         });
-    let other_rank = |rank| {
-        run_rank(&world, rank, body);
+    let world_here = &world;
+    let other_rank = move |rank| {
+        run_rank(world_here, rank, body);
     };
     let main_result = run_here(&world.here, &other_rank, || run_rank(&world, 0, body));
     if let Some(observer) = observer {
         observer.end_world(|seen| Some(vec![seen]));
     }
-    let failure = world
-        .failure
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()
-        .or_else(|| {
-            let (rank, message) = world.board.unmatched()?;
-            Some(misuse_found(rank, message))
-        });
+    let failure = world.take_failure().or_else(|| {
+        let (rank, message) = world.board.unmatched()?;
+        Some(misuse_found(rank, message))
+    });
     if failure.is_none() && world.observer.is_none() {
         world.reset();
         SPARE_WORLD.set(Some(world));
@@ -488,12 +509,13 @@ pub(crate) fn launch<R, F: Fn() -> R + Sync>(
 /// rank has returned. Fails only if a helper thread cannot be started, before anything runs.
 pub(super) fn run_here<R>(
     here: &Here,
-    rank: &(dyn Fn(usize) + Sync),
+    rank: &(impl Fn(usize) + Sync),
     first: impl FnOnce() -> R,
 ) -> Result<R, String> {
     let _running = signal::Running::start(here.ranks.len(), here.processes_on_machine);
     let start = here.ranks.start;
-    let other = |index: usize| rank(start + index);
+    // What the helpers read of this frame as they start: two words, by value.
+    let other = move |index: usize| rank(start + index);
     team::run_on_team(here.ranks.len(), &other, first)
 }
 
@@ -503,12 +525,39 @@ thread_local! {
     static SPARE_WORLD: std::cell::Cell<Option<Arc<ThreadWorld>>> = const { std::cell::Cell::new(None) };
 }
 
+/// The rank a thread last ran in a world of threads alone, kept for the next run of that world
+/// (see [`SPARE_WORLD`]): its context, and the world it belongs to.
+struct SpareRank {
+    world: Arc<ThreadWorld>,
+    context: Rc<RankContext>,
+}
+
+thread_local! {
+    /// A world started again on a kept team allocates nothing, and each rank touches only what
+    /// it wrote itself: no reference count, no status that another thread made.
+    static SPARE_RANK: std::cell::Cell<Option<SpareRank>> = const { std::cell::Cell::new(None) };
+}
+
 fn run_rank<R>(world: &Arc<ThreadWorld>, rank: usize, body: &impl Fn() -> R) -> Option<R> {
-    let comm = Rc::new(ThreadRank {
-        world: Arc::clone(world),
-        rank,
+    let kept = SPARE_RANK.take().and_then(|mut spare| {
+        let same = spare.context.rank == rank && Arc::ptr_eq(&spare.world, world);
+        // Only a context that nothing else holds any more is run again.
+        Rc::get_mut(&mut spare.context).filter(|_| same)?.restart();
+        Some(spare.context)
     });
-    world.run_rank(rank, comm, body).ok()
+    let context = kept.unwrap_or_else(|| {
+        let comm = Rc::new(ThreadRank {
+            world: Arc::clone(world),
+            rank,
+        });
+        Rc::new(world.context(rank, comm))
+    });
+    let result = world.run_rank(Rc::clone(&context), body).ok();
+    SPARE_RANK.set(Some(SpareRank {
+        world: Arc::clone(world),
+        context,
+    }));
+    result
 }
 
 /// How a rank's body ended, if not with a result.
@@ -521,22 +570,25 @@ pub(super) enum Ended {
 }
 
 impl ThreadWorld {
-    /// Runs `body` as world rank `rank`, one of the ranks here, which reaches the others through
-    /// `comm`. A failure aborts the world: it is recorded, and every rank here stops.
+    /// The context of world rank `rank`, one of the ranks here, which reaches the others
+    /// through `comm`.
+    pub(super) fn context(&self, rank: usize, comm: Rc<dyn Comm>) -> RankContext {
+        let status = Arc::clone(self.waits.status(rank));
+        // A world kept from an earlier run still holds where this rank was in it.
+        status.reset();
+        RankContext::new(rank, self.size, comm, self.observer.clone(), status)
+    }
+
+    /// Runs `body` as the rank of `context`, one of the ranks here. A failure aborts the
+    /// world: it is recorded, and every rank here stops.
     pub(super) fn run_rank<R>(
         &self,
-        rank: usize,
-        comm: Rc<dyn Comm>,
+        context: Rc<RankContext>,
         body: &impl Fn() -> R,
     ) -> Result<R, Ended> {
-        let status = Arc::clone(self.waits.status(rank));
-        let _rank = context::enter(RankContext::new(
-            rank,
-            self.size,
-            comm,
-            self.observer.clone(),
-            Arc::clone(&status),
-        ));
+        let rank = context.rank;
+        let _rank = context::enter_shared(Rc::clone(&context));
+        let status = &context.status;
         match run_guarded(rank, self.size, body) {
             Ok(result) => {
                 status.left();

@@ -15,11 +15,22 @@ const SPIN_TIME: Duration = Duration::from_micros(300);
 /// How often a waiter yields before it sleeps, when rank-threads outnumber the cores.
 const YIELDS_WHEN_CROWDED: usize = 4;
 
-/// Rank-threads of this process that run a body now, in any world.
-static RUNNING: AtomicUsize = AtomicUsize::new(0);
-/// Processes of this machine, this one included, that run as many rank-threads on its cores at
-/// once, as the last world started said (a world of processes × threads, several to a machine).
-static PROCESSES_HERE: AtomicUsize = AtomicUsize::new(1);
+/// How crowded the cores are: written as each world starts and ends, so on lines of their own,
+/// where they slow down no other data that the ranks read.
+#[repr(align(128))]
+struct Crowd {
+    /// Rank-threads of this process that run a body now, in any world.
+    running: AtomicUsize,
+    /// Processes of this machine, this one included, that run as many rank-threads on its
+    /// cores at once, as the last world started said (a world of processes × threads, several
+    /// to a machine).
+    processes_here: AtomicUsize,
+}
+
+static CROWD: Crowd = Crowd {
+    running: AtomicUsize::new(0),
+    processes_here: AtomicUsize::new(1),
+};
 
 /// Counts the rank-threads of a world among the running ones while the guard lives.
 pub(super) struct Running(usize);
@@ -27,15 +38,17 @@ pub(super) struct Running(usize);
 impl Running {
     /// `ranks` rank-threads start, in each of `processes` processes of this machine.
     pub(super) fn start(ranks: usize, processes: usize) -> Running {
-        RUNNING.fetch_add(ranks, Ordering::Relaxed);
-        PROCESSES_HERE.store(processes.max(1), Ordering::Relaxed);
+        CROWD.running.fetch_add(ranks, Ordering::Relaxed);
+        CROWD
+            .processes_here
+            .store(processes.max(1), Ordering::Relaxed);
         Running(ranks)
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        RUNNING.fetch_sub(self.0, Ordering::Relaxed);
+        CROWD.running.fetch_sub(self.0, Ordering::Relaxed);
     }
 }
 
@@ -44,10 +57,21 @@ fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
+/// Whether running rank-threads outnumber the cores now.
+pub(super) fn crowded() -> bool {
+    let running =
+        CROWD.running.load(Ordering::Relaxed) * CROWD.processes_here.load(Ordering::Relaxed);
+    running > cores()
+}
+
 /// Returns true as soon as `ready` holds, or false once the waiter should sleep instead.
-pub(super) fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
-    let running = RUNNING.load(Ordering::Relaxed) * PROCESSES_HERE.load(Ordering::Relaxed);
-    if running > cores() {
+pub(super) fn spin_until(ready: impl FnMut() -> bool) -> bool {
+    spin_until_in(crowded(), ready)
+}
+
+/// [`spin_until`] where the caller knows whether the cores are [`crowded`].
+pub(super) fn spin_until_in(crowded: bool, mut ready: impl FnMut() -> bool) -> bool {
+    if crowded {
         for _ in 0..YIELDS_WHEN_CROWDED {
             if ready() {
                 return true;

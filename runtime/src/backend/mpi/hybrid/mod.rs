@@ -124,7 +124,8 @@ fn here(process: usize, threads: usize, processes_on_machine: usize) -> Here {
 fn run_rank<R>(process: &Arc<Process>, rank: usize, body: &impl Fn() -> R) -> Option<R> {
     let comm = Rc::new(HybridRank::new(Arc::clone(process), rank));
     waits::limit(process.waits.as_ref(), process.threads.waits.status(rank));
-    match process.threads.run_rank(rank, comm, body) {
+    let context = Rc::new(process.threads.context(rank, comm));
+    match process.threads.run_rank(context, body) {
         Ok(result) => Some(result),
         Err(_) if stop_signal(process).is_some() => None,
         // The other ranks here stop where they wait, and report nothing more.
@@ -168,9 +169,11 @@ fn end_world(process: &Process) {
 
 /// The signal of the stop that ended this process's ranks, if a journaled split took one.
 fn stop_signal(process: &Process) -> Option<i32> {
-    let failure = process.threads.failure.lock();
-    let failure = failure.unwrap_or_else(std::sync::PoisonError::into_inner);
-    failure.as_ref().and_then(Failure::stop_signal)
+    process
+        .threads
+        .failure()
+        .as_ref()
+        .and_then(Failure::stop_signal)
 }
 
 /// How long a rank stopped by another's failure waits for it to end the job.
