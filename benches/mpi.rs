@@ -1,7 +1,8 @@
 //! dlp on MPI against hand-written rsmpi, in the same MPI job.
 //!
 //! `cargo bench --features mpi --bench mpi` starts itself under `mpiexec -n 2` (set
-//! `DLP_BENCH_RANKS` for another count; `-- --quick` for fewer repetitions). Workloads:
+//! `DLP_BENCH_RANKS` for another count; `-- --quick` for fewer repetitions, `-- calls` for the
+//! cost of one call alone, over 41 runs). Workloads:
 //! - 20,000 trivial items through a dynamic schedule: dlp's managed split (chunk 1, and its
 //!   default adaptive chunks) against a hand-written request/reply manager/worker, whose rank 0
 //!   only manages (the pattern of dlp_mpi's `split_managed`);
@@ -99,6 +100,15 @@ fn gatherv_by_hand(world: &SimpleCommunicator) -> usize {
     let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
     root.gather_varcount_into_root(&mine[..], &mut partition);
     all.len()
+}
+
+/// The median of the ratios `these[i] / baseline[i]`, run by run.
+fn median_ratio(these: &[Duration], baseline: &[Duration]) -> f64 {
+    let mut ratios: Vec<f64> = (these.iter().zip(baseline))
+        .map(|(this, base)| this.as_secs_f64() / base.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -215,7 +225,13 @@ fn main() {
         std::process::exit(status.code().unwrap_or(1));
     }
     let quick = std::env::args().any(|arg| arg == "--quick");
-    let reps = if quick { 3 } else { 15 };
+    // `-- calls`: the cost of one call alone, over more runs.
+    let only_calls = std::env::args().any(|arg| arg == "calls");
+    let reps = match (quick, only_calls) {
+        (true, _) => 3,
+        (false, false) => 15,
+        (false, true) => 41,
+    };
     let skew_reps = if quick { 1 } else { 5 };
     let tasks = skew::skew_tasks();
 
@@ -229,6 +245,9 @@ fn main() {
             None => rows.push((name, vec![time])),
         };
         for _ in 0..reps {
+            if only_calls {
+                break;
+            }
             push(
                 "hand-written request/reply, 20k trivial items",
                 timed(&world, || {
@@ -273,6 +292,9 @@ fn main() {
             per_call_rows(&world, &mut push);
         }
         for _ in 0..skew_reps {
+            if only_calls {
+                break;
+            }
             push(
                 "hand-written request/reply, skew",
                 timed(&world, || {
@@ -322,19 +344,20 @@ fn main() {
     println!(
         "dlp against hand-written rsmpi, mpiexec -n {size}, medians of {reps} runs ({skew_reps} for skew)"
     );
-    let mut previous_rsmpi = None;
+    let mut previous_rsmpi: Option<Vec<Duration>> = None;
     for (name, samples) in rows {
-        let time = median(samples);
+        let time = median(samples.clone());
         if let Some(call) = name.strip_prefix("call: ") {
-            // A dlp row follows the rsmpi row of the same call.
+            // A dlp row follows the rsmpi row of the same call, measured right after it in
+            // each run: the ratio is the median of the runs' ratios.
             let ratio = match previous_rsmpi.take() {
                 Some(rsmpi) if call.starts_with("dlp") => {
-                    format!("{:.2} x rsmpi", time.as_secs_f64() / rsmpi)
+                    format!("{:.2} x rsmpi", median_ratio(&samples, &rsmpi))
                 }
                 _ => String::new(),
             };
             if call.starts_with("rsmpi") {
-                previous_rsmpi = Some(time.as_secs_f64());
+                previous_rsmpi = Some(samples);
             }
             println!(
                 "  {call:<48} {:>9.2} us/call  {ratio}",

@@ -227,6 +227,34 @@ mod on_mpi {
                     dlp::barrier();
                 }
             }),
+            // Neither call waits: the root of a broadcast and a gather's sender go on.
+            "broadcast-against-gather" => dlp::run(|| {
+                if dlp::is_main() {
+                    dlp::broadcast(Some(7u64));
+                } else {
+                    dlp::gather(7u64);
+                }
+            }),
+            // Both calls wait, each for the other: a gather's root and a broadcast's receiver.
+            "gather-against-broadcast" => dlp::run(|| {
+                if dlp::is_main() {
+                    dlp::gather(7u64);
+                } else {
+                    dlp::broadcast(None::<u64>);
+                }
+            }),
+            // Calls that differ and go on, then the same call again: the sum must never print.
+            "mismatch-then-all-reduce" => {
+                let sum = dlp::run(|| {
+                    if dlp::is_main() {
+                        dlp::broadcast(Some(7u64));
+                    } else {
+                        dlp::gather(7u64);
+                    }
+                    dlp::all_reduce(1u64, |a, b| a + b)
+                });
+                println!("sum {sum}");
+            }
             "collective-in-body" => dlp::run(|| {
                 for _ in dlp::split_managed(0..10u32) {
                     dlp::barrier();
@@ -621,6 +649,18 @@ mod on_mpi {
         Ok(())
     }
 
+    /// Whether `outcome` failed with one message about a mismatch between `one` on rank 0
+    /// and `other` on another rank, each with its call site.
+    fn one_mismatch(outcome: &Outcome, one: &str, other: &str) -> bool {
+        let stderr = &outcome.stderr;
+        let mismatches = stderr.matches("does not match across ranks").count()
+            + stderr.matches("never completed").count();
+        outcome.code.is_some_and(|code| code != 0)
+            && mismatches == 1
+            && stderr.contains(&format!("{one} at tests/mpi.rs:"))
+            && stderr.contains(&format!("{other} at tests/mpi.rs:"))
+    }
+
     /// A scenario that must end within 10 s, as a misuse must: an error past that.
     fn timed_scenario(ranks: usize, name: &str) -> Result<Outcome, String> {
         let started = std::time::Instant::now();
@@ -767,6 +807,39 @@ mod on_mpi {
                                 && stderr.matches("does not match across ranks").count() == 1
                                 && stderr.contains("rank 0 called gather at tests/mpi.rs:")
                                 && stderr.contains("called barrier at tests/mpi.rs:")
+                        },
+                    )
+                },
+            ),
+            check(
+                "calls that differ where no rank waits are an error naming both, once",
+                || {
+                    on_2_and_3(
+                        "broadcast-against-gather",
+                        "non-zero, one message naming the broadcast and the gather",
+                        |outcome| one_mismatch(outcome, "broadcast", "gather"),
+                    )
+                },
+            ),
+            check(
+                "calls that differ where each rank waits for the other are an error, no hang",
+                || {
+                    on_2_and_3(
+                        "gather-against-broadcast",
+                        "non-zero, one message naming the gather and the broadcast",
+                        |outcome| one_mismatch(outcome, "gather", "broadcast"),
+                    )
+                },
+            ),
+            check(
+                "calls that differ and go on are caught before a later result is used",
+                || {
+                    on_2_and_3(
+                        "mismatch-then-all-reduce",
+                        "non-zero, no sum printed, one message naming both calls",
+                        |outcome| {
+                            !outcome.stdout.contains("sum")
+                                && one_mismatch(outcome, "broadcast", "gather")
                         },
                     )
                 },

@@ -32,6 +32,25 @@ pub(crate) struct Call {
     pub(crate) order: Option<u64>,
 }
 
+/// The message for collective `number`, which `rank` made as `mine` (a call described) and
+/// `other` as `theirs`.
+pub(crate) fn calls_differ(number: u64, mine: (usize, &str), theirs: (usize, &str)) -> String {
+    format!(
+        "collective #{number} does not match across ranks: rank {} called {}, rank {} called {}. \
+         {SAME_CALLS}",
+        mine.0, mine.1, theirs.0, theirs.1
+    )
+}
+
+/// The message for collective `number`, which `rank` made as `described` and rank `absent`
+/// never made before it returned from the world.
+pub(crate) fn never_completed(rank: usize, described: &str, number: u64, absent: usize) -> String {
+    format!(
+        "rank {rank} called {described} (collective #{number}), but rank {absent} returned from \
+         the world without calling it, so the call never completed. {SAME_CALLS}"
+    )
+}
+
 /// The end of every message about ranks that disagree: what the rule is.
 const SAME_CALLS: &str = "Every rank must make the same collective calls (splits and maps \
                           included) in the same order";
@@ -41,16 +60,10 @@ impl Call {
     /// can. Lengths are compared where both are known.
     pub(crate) fn mismatch(&self, other: &Call) -> Option<String> {
         if self.operation != other.operation {
-            return Some(format!(
-                "collective #{} does not match across ranks: rank {} called {} at {}, rank {} \
-                 called {} at {}. {SAME_CALLS}",
+            return Some(calls_differ(
                 self.number,
-                self.rank,
-                self.operation,
-                self.site,
-                other.rank,
-                other.operation,
-                other.site
+                (self.rank, &self.describe()),
+                (other.rank, &other.describe()),
             ));
         }
         match (self.length, other.length) {
@@ -114,11 +127,12 @@ impl Call {
     /// The message for a call that this rank made and that rank `absent` never made before it
     /// returned from the world, found when the world ends.
     pub(crate) fn unmatched(&self, absent: usize) -> String {
-        format!(
-            "rank {} called {} at {} (collective #{}), but rank {absent} returned from the world \
-             without calling it, so the call never completed. {SAME_CALLS}",
-            self.rank, self.operation, self.site, self.number
-        )
+        never_completed(self.rank, &self.describe(), self.number, absent)
+    }
+
+    /// The call as a message names it: `gather at src/main.rs:10:5`.
+    fn describe(&self) -> String {
+        format!("{} at {}", self.operation, self.site)
     }
 
     /// The message for a call that another rank's call of this number does not match, where

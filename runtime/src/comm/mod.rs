@@ -9,7 +9,7 @@
 //! Values cross this boundary type-erased, as a [`Value`] with the [`Codec`] of its type: a
 //! backend whose ranks share memory moves the box, one whose ranks are processes encodes it.
 
-mod call;
+pub(crate) mod call;
 mod codec;
 
 use std::any::Any;

@@ -1,53 +1,15 @@
-//! The collectives over MPI: values are encoded once, and travel in MPI's own collectives.
+//! The collectives over MPI, as records through the group's post (`post.rs`): values are
+//! encoded once; a broadcast goes down a binomial tree from the main rank, a gather and a
+//! scatter go straight to and from it, and the calls in which every rank must hear from every
+//! other (a barrier, an all-gather, the start of a split) take Bruck's all-gather, ⌈log₂ p⌉
+//! rounds of one message each.
 
-use mpi::Count;
-use mpi::datatype::{Partition, PartitionMut};
-use mpi::topology::SimpleCommunicator;
-use mpi::traits::*;
-
-use super::agree::{Agreed, INLINE_BYTES, Said, agree};
+use super::end::wait_for_the_end;
+use super::post::{Kind, Post, REPORT_TIME, Record};
 use crate::comm::{Call, Codec, Value};
 use crate::failure::misuse;
 
-const ROOT: i32 = 0;
-
-/// Byte counts as MPI takes them: a message over 2 GiB is an error that says so.
-fn count(bytes: usize, operation: &str) -> Count {
-    Count::try_from(bytes).unwrap_or_else(|_| {
-        misuse(format!(
-            "{operation}: a message of {bytes} bytes is over MPI's 2 GiB limit for one \
-             message; send it in parts"
-        ))
-    })
-}
-
-/// Where each rank's bytes start in the concatenation of all of them.
-fn displacements(counts: &[Count]) -> Vec<Count> {
-    counts
-        .iter()
-        .scan(0, |start, &count| {
-            let this = *start;
-            *start += count;
-            Some(this)
-        })
-        .collect()
-}
-
-/// A receive buffer for the pieces of `counts`, with where each piece starts.
-pub(super) fn receive_buffer(counts: &[Count]) -> (Vec<u8>, Vec<Count>) {
-    let total: usize = counts.iter().map(|&count| count as usize).sum();
-    (vec![0u8; total], displacements(counts))
-}
-
-/// Cuts `bytes` into the pieces of `counts`, end to end.
-fn pieces<'a>(bytes: &'a [u8], counts: &'a [Count]) -> impl Iterator<Item = &'a [u8]> {
-    counts.iter().scan(0, move |start, &count| {
-        let end = *start + count as usize;
-        let piece = &bytes[*start..end];
-        *start = end;
-        Some(piece)
-    })
-}
+const ROOT: usize = 0;
 
 /// Decodes each rank's piece, but for piece `own`: that is the calling rank's `value`, moved in
 /// rather than decoded again.
@@ -66,168 +28,208 @@ fn assemble<P: AsRef<[u8]>>(
     pieces.enumerate().map(decode).collect()
 }
 
-/// `bytes` if they are small enough to travel inside the agreement.
-fn inline(bytes: &[u8]) -> &[u8] {
-    if bytes.len() <= INLINE_BYTES {
-        bytes
-    } else {
-        &[]
+/// Several encodings as one message: each one's length (8 bytes), then its bytes.
+pub(super) fn frame<'a>(encodings: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut message = Vec::new();
+    for bytes in encodings {
+        message.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        message.extend_from_slice(bytes);
+    }
+    message
+}
+
+/// The encodings of a message made by [`frame`].
+pub(super) fn unframe(mut message: &[u8]) -> Vec<&[u8]> {
+    let mut encodings = Vec::new();
+    while let Some((length, rest)) = message.split_first_chunk::<8>() {
+        let length = (u64::from_le_bytes(*length) as usize).min(rest.len());
+        let (bytes, rest) = rest.split_at(length);
+        encodings.push(bytes);
+        message = rest;
+    }
+    encodings
+}
+
+/// Every rank's record of `call`, with `extra` and the bytes it carries, on every rank, in rank
+/// order: Bruck's all-gather, in which rank `r` sends what it knows to rank `r - d` and hears
+/// from rank `r + d`, for `d` = 1, 2, 4, ... below the size of the group.
+pub(super) fn all_records(post: &Post, call: &Call, extra: u64, payload: &[u8]) -> Vec<Record> {
+    let (rank, size) = (post.rank(), post.size());
+    // known[i] is the record of rank (rank + i) % size.
+    let mut known = vec![Record::new(Kind::Call, call, extra, payload)];
+    let mut distance = 1;
+    while distance < size {
+        // One record travels as it is; more, framed in a record of this rank's call.
+        let count = distance.min(size - distance);
+        let message = match count {
+            1 => known[0].clone(),
+            _ => {
+                let forwarded = frame(known[..count].iter().map(Record::bytes));
+                Record::new(Kind::Call, call, extra, &forwarded)
+            }
+        };
+        post.send((rank + size - distance) % size, message, call);
+        let received = post.receive((rank + distance) % size, call);
+        if count == 1 {
+            known.push(received);
+        } else {
+            let records = unframe(received.payload()).into_iter().take(count);
+            known.extend(records.filter_map(|bytes| Record::from_bytes(bytes.to_vec())));
+        }
+        distance *= 2;
+    }
+    assert_eq!(
+        known.len(),
+        size,
+        "every rank's record of {}",
+        call.operation
+    );
+    known.rotate_right(rank);
+    known
+}
+
+/// The main rank's bytes, on every rank.
+pub(crate) fn broadcast_bytes(post: &Post, call: &Call, bytes: Option<Vec<u8>>) -> Vec<u8> {
+    match broadcast_record(post, call, bytes.as_deref()) {
+        Some(record) => record.payload().to_vec(),
+        None => bytes.expect("the main rank passes its bytes"),
     }
 }
 
-/// The main rank's bytes, on every rank: inside the agreement when they are small.
-pub(crate) fn broadcast_bytes(
-    comm: &SimpleCommunicator,
-    call: &Call,
-    bytes: Option<Vec<u8>>,
-) -> Vec<u8> {
-    let mine = bytes.as_deref().unwrap_or_default();
-    let agreed = agree(comm, Said::Call(call), mine.len() as u64, inline(mine));
-    let length = agreed.extras()[ROOT as usize] as usize;
-    if length <= INLINE_BYTES {
-        return bytes.unwrap_or_else(|| agreed.inline(ROOT as usize, length).as_ref().to_vec());
+/// The record of the main rank's `bytes`, on every rank but the main one (`None` there): down a
+/// binomial tree, in which rank `r` hears from `r` less its lowest set bit and passes the
+/// record on to `r + 2^k` for each `2^k` below that bit.
+fn broadcast_record(post: &Post, call: &Call, bytes: Option<&[u8]>) -> Option<Record> {
+    let (rank, size) = (post.rank(), post.size());
+    let mut received = None;
+    let mut bit = 1;
+    while bit < size {
+        if rank & bit != 0 {
+            received = Some(post.receive(rank - bit, call));
+            break;
+        }
+        bit <<= 1;
     }
-    let mut bytes = bytes.unwrap_or_else(|| vec![0; length]);
-    count(bytes.len(), call.operation);
-    comm.process_at_rank(ROOT).broadcast_into(&mut bytes[..]);
-    bytes
+    let record = match &received {
+        Some(record) => record.clone(),
+        None => Record::new(
+            Kind::Call,
+            call,
+            0,
+            bytes.expect("the main rank passes its bytes"),
+        ),
+    };
+    bit >>= 1;
+    while bit > 0 {
+        if rank + bit < size {
+            post.send(rank + bit, record.clone(), call);
+        }
+        bit >>= 1;
+    }
+    received
 }
 
-/// Returns once every rank of `comm` has made the same call.
-pub(crate) fn barrier(comm: &SimpleCommunicator, call: &Call) {
-    agree(comm, Said::Call(call), 0, &[]);
+/// Returns once every rank of the group has made the same call.
+pub(crate) fn barrier(post: &Post, call: &Call) {
+    all_records(post, call, 0, &[]);
 }
 
-/// Checks that every rank of `comm` makes the same call, with an iterable of the same length
-/// where it is known.
-pub(crate) fn check_call(comm: &SimpleCommunicator, call: &Call) {
-    agree(comm, Said::Call(call), 0, &[]);
+/// Checks that every rank of the group makes the same call, with an iterable of the same
+/// length and order where they are known.
+pub(crate) fn check_call(post: &Post, call: &Call) {
+    let records = all_records(post, call, 0, &[]);
+    compare_items(post, call, &records);
 }
 
-pub(crate) fn broadcast(
-    comm: &SimpleCommunicator,
-    call: &Call,
-    value: Option<Value>,
-    codec: Codec,
-) -> Value {
+/// Stops the ranks if their iterables differ in length or in the order of their items; the
+/// first rank of the group reports it.
+fn compare_items(post: &Post, call: &Call, records: &[Record]) {
+    let length = records
+        .iter()
+        .position(|record| record.length() != call.length);
+    let known_and_differs = |record: &Record| matches!((call.order, record.order()), (Some(mine), Some(theirs)) if mine != theirs);
+    let order = records.iter().position(known_and_differs);
+    let message = match (length, order) {
+        (None, None) => return,
+        (Some(other), _) => call.length_mismatch(post.world_rank(other), records[other].length()),
+        (None, Some(other)) => call.order_mismatch(post.world_rank(other)),
+    };
+    // Every rank saw every record: the first of the group reports.
+    if post.rank() != 0 {
+        wait_for_the_end(REPORT_TIME);
+    }
+    misuse(message)
+}
+
+pub(crate) fn broadcast(post: &Post, call: &Call, value: Option<Value>, codec: Codec) -> Value {
     let operation = call.operation;
-    if comm.rank() == ROOT {
+    if post.rank() == ROOT {
         let value = value.expect("the main rank passes its value");
-        let bytes = codec.encode(&*value, operation).into_owned();
-        broadcast_bytes(comm, call, Some(bytes));
+        broadcast_record(post, call, Some(&codec.encode(&*value, operation)));
         value
     } else {
-        codec.decode(&broadcast_bytes(comm, call, None), operation)
+        let record = broadcast_record(post, call, None).expect("a record from the main rank");
+        codec.decode(record.payload(), operation)
     }
 }
 
-/// Every rank's byte count once the ranks agree on `call`, and what they said, which holds
-/// every rank's `bytes` if [`all_inline`].
-fn agreed_counts(comm: &SimpleCommunicator, call: &Call, bytes: &[u8]) -> (Vec<Count>, Agreed) {
-    count(bytes.len(), call.operation);
-    let agreed = agree(comm, Said::Call(call), bytes.len() as u64, inline(bytes));
-    let counts = agreed.extras().into_iter().map(|bytes| bytes as Count);
-    (counts.collect(), agreed)
-}
-
-/// Whether every rank's bytes came with the agreement.
-fn all_inline(counts: &[Count]) -> bool {
-    counts.iter().all(|&count| count as usize <= INLINE_BYTES)
-}
-
-/// The bytes of every rank, end to end, and how many are each rank's.
-pub(crate) struct Pieces {
-    bytes: Vec<u8>,
-    counts: Vec<Count>,
-}
+/// The bytes of every rank, each in the record that brought it; in a gather, not the root's
+/// own, which the caller has.
+pub(crate) struct Pieces(Vec<Option<Record>>);
 
 impl Pieces {
-    /// Every rank's bytes, in rank order.
+    /// Every rank's bytes, in rank order (none for a gather's root).
     pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        pieces(&self.bytes, &self.counts)
-    }
-
-    /// Every rank's inline bytes, copied out of the agreement.
-    fn inline(agreed: &Agreed, counts: Vec<Count>) -> Pieces {
-        let mut bytes = Vec::new();
-        for (rank, &count) in counts.iter().enumerate() {
-            bytes.extend_from_slice(agreed.inline(rank, count as usize).as_ref());
-        }
-        Pieces { bytes, counts }
+        (self.0.iter()).map(|record| record.as_ref().map_or(&[][..], Record::payload))
     }
 }
 
-/// Every rank's `bytes` on the root, `None` elsewhere.
-pub(crate) fn gather_bytes(comm: &SimpleCommunicator, call: &Call, bytes: &[u8]) -> Option<Pieces> {
-    let (counts, agreed) = agreed_counts(comm, call, bytes);
-    if all_inline(&counts) {
-        return (comm.rank() == ROOT).then(|| Pieces::inline(&agreed, counts));
-    }
-    let root = comm.process_at_rank(ROOT);
-    if comm.rank() != ROOT {
-        root.gather_varcount_into(bytes);
+/// Every rank's `bytes` on the root, but its own, `None` elsewhere: each rank sends its record
+/// to the root.
+pub(crate) fn gather_bytes(post: &Post, call: &Call, bytes: &[u8]) -> Option<Pieces> {
+    if post.rank() != ROOT {
+        post.send(ROOT, Record::new(Kind::Call, call, 0, bytes), call);
         return None;
     }
-    let (mut all, displs) = receive_buffer(&counts);
-    {
-        let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
-        root.gather_varcount_into_root(bytes, &mut partition);
-    }
-    Some(Pieces { bytes: all, counts })
+    let others = (1..post.size()).map(|from| Some(post.receive(from, call)));
+    Some(Pieces(std::iter::once(None).chain(others).collect()))
 }
 
 /// Every rank's `bytes` on every rank.
-pub(crate) fn all_gather_bytes(comm: &SimpleCommunicator, call: &Call, bytes: &[u8]) -> Pieces {
-    let (counts, agreed) = agreed_counts(comm, call, bytes);
-    if all_inline(&counts) {
-        return Pieces::inline(&agreed, counts);
-    }
-    let (mut all, displs) = receive_buffer(&counts);
-    {
-        let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
-        comm.all_gather_varcount_into(bytes, &mut partition);
-    }
-    Pieces { bytes: all, counts }
+pub(crate) fn all_gather_bytes(post: &Post, call: &Call, bytes: &[u8]) -> Pieces {
+    Pieces(
+        all_records(post, call, 0, bytes)
+            .into_iter()
+            .map(Some)
+            .collect(),
+    )
 }
 
-pub(crate) fn gather(
-    comm: &SimpleCommunicator,
-    call: &Call,
-    value: Value,
-    codec: Codec,
-) -> Option<Vec<Value>> {
+pub(crate) fn gather(post: &Post, call: &Call, value: Value, codec: Codec) -> Option<Vec<Value>> {
     let operation = call.operation;
-    let bytes = codec.encode(&*value, operation);
-    let all = gather_bytes(comm, call, &bytes)?;
-    drop(bytes);
-    let own = ROOT as usize;
-    Some(assemble(all.iter(), own, value, codec, operation))
+    if post.rank() != ROOT {
+        gather_bytes(post, call, &codec.encode(&*value, operation));
+        return None;
+    }
+    // The root's own value is moved, not sent.
+    let all = gather_bytes(post, call, &[])?;
+    Some(assemble(all.iter(), ROOT, value, codec, operation))
 }
 
-pub(crate) fn all_gather(
-    comm: &SimpleCommunicator,
-    call: &Call,
-    value: Value,
-    codec: Codec,
-) -> Vec<Value> {
+pub(crate) fn all_gather(post: &Post, call: &Call, value: Value, codec: Codec) -> Vec<Value> {
     let operation = call.operation;
     let bytes = codec.encode(&*value, operation);
-    let all = all_gather_bytes(comm, call, &bytes);
+    let all = all_gather_bytes(post, call, &bytes);
     drop(bytes);
-    let own = comm.rank() as usize;
+    let own = post.rank();
     assemble(all.iter(), own, value, codec, operation)
 }
 
 /// Sends `parts[r]`, given by the main rank, to rank `r`; returns this rank's part.
-pub(crate) fn scatter(
-    comm: &SimpleCommunicator,
-    call: &Call,
-    parts: Option<Vec<Value>>,
-    codec: Codec,
-) -> Value {
+pub(crate) fn scatter(post: &Post, call: &Call, parts: Option<Vec<Value>>, codec: Codec) -> Value {
     let operation = call.operation;
-    let Some(parts) = parts.filter(|_| comm.rank() == ROOT) else {
-        return codec.decode(&scatter_bytes(comm, call, None), operation);
+    let Some(parts) = parts.filter(|_| post.rank() == ROOT) else {
+        return codec.decode(&scatter_bytes(post, call, None), operation);
     };
     let mut parts = parts.into_iter();
     let own = parts.next().expect("one part per rank");
@@ -235,37 +237,19 @@ pub(crate) fn scatter(
     let encoded: Vec<Vec<u8>> = std::iter::once(Vec::new())
         .chain(parts.map(|part| codec.encode(&*part, operation).into_owned()))
         .collect();
-    scatter_bytes(comm, call, Some(encoded));
+    scatter_bytes(post, call, Some(encoded));
     own
 }
 
 /// Sends `parts[r]`, given by the root, to rank `r`; returns this rank's part (nothing on the
 /// root, whose own part stays where it is).
-pub(crate) fn scatter_bytes(
-    comm: &SimpleCommunicator,
-    call: &Call,
-    parts: Option<Vec<Vec<u8>>>,
-) -> Vec<u8> {
-    let operation = call.operation;
-    agree(comm, Said::Call(call), 0, &[]);
-    let root = comm.process_at_rank(ROOT);
-    let mut mine_count: Count = 0;
-    if comm.rank() != ROOT {
-        root.scatter_into(&mut mine_count);
-        let mut bytes = vec![0u8; mine_count as usize];
-        root.scatter_varcount_into(&mut bytes[..]);
-        return bytes;
+pub(crate) fn scatter_bytes(post: &Post, call: &Call, parts: Option<Vec<Vec<u8>>>) -> Vec<u8> {
+    if post.rank() != ROOT {
+        return post.receive(ROOT, call).payload().to_vec();
     }
     let parts = parts.expect("the root passes the parts");
-    let counts: Vec<Count> = parts
-        .iter()
-        .map(|bytes| count(bytes.len(), operation))
-        .collect();
-    root.scatter_into_root(&counts[..], &mut mine_count);
-    let displs = displacements(&counts);
-    let all: Vec<u8> = parts.concat();
-    let partition = Partition::new(&all[..], &counts[..], &displs[..]);
-    let mut nothing: [u8; 0] = [];
-    root.scatter_varcount_into_root(&partition, &mut nothing[..]);
+    for (to, part) in parts.iter().enumerate().skip(1) {
+        post.send(to, Record::new(Kind::Call, call, 0, part), call);
+    }
     Vec::new()
 }

@@ -1,16 +1,18 @@
 //! The MPI backend: every rank is an MPI process, as started by `mpiexec` or `srun`.
 //!
 //! The world is a duplicate of `MPI_COMM_WORLD`, so that dlp's messages never meet the
-//! program's own. Collectives map onto MPI's (bcast, gatherv, allgatherv, scatterv); numbers
-//! travel as their bytes and other values through postcard. The dynamic splits claim
+//! program's own. Collectives are point-to-point records, each naming its call, so that ranks
+//! whose calls differ find out where they read (`post`, `collectives`); numbers travel as their
+//! bytes and other values through postcard. The dynamic splits claim
 //! chunks from a counter in an MPI window on the main rank (`counter`), so that every rank works
 //! and none waits on a manager. Maps send their results to the main rank (`map`).
 
-mod agree;
 mod collectives;
 mod counter;
+mod end;
 mod hybrid;
 mod map;
+mod post;
 mod served;
 mod stops;
 mod waits;
@@ -33,17 +35,18 @@ use crate::ranks::Ranks;
 use crate::status::RankStatus;
 use counter::RemoteCounter;
 use map::MpiResults;
+use post::Post;
 use served::{ClaimServer, ServedCounter};
 use waits::ProcessWaits;
 
 /// This process's rank in the world of MPI processes.
 struct MpiRank {
     /// A duplicate of `MPI_COMM_WORLD`, so that dlp's messages never meet the program's own;
-    /// shared with the counters that outlive a split.
-    comm: Arc<SimpleCommunicator>,
+    /// its communicator is shared with the counters that outlive a split.
+    world: Post,
     /// The ranks but the main one, for the loops of `#[worker_only]` functions; `None` on the
     /// main rank.
-    workers: Option<Arc<SimpleCommunicator>>,
+    workers: Option<Post>,
     rank: usize,
     size: usize,
     /// How the ranks claim the chunks of dynamic splits.
@@ -63,10 +66,10 @@ enum ClaimsBy {
 }
 
 impl MpiRank {
-    /// The communicator of `ranks`, on a rank that is one of them.
-    fn group(&self, ranks: Ranks) -> &Arc<SimpleCommunicator> {
+    /// The post of `ranks`, on a rank that is one of them.
+    fn group(&self, ranks: Ranks) -> &Post {
         match ranks {
-            Ranks::All | Ranks::Main => &self.comm,
+            Ranks::All | Ranks::Main => &self.world,
             Ranks::Workers => self
                 .workers
                 .as_ref()
@@ -102,7 +105,7 @@ impl Comm for MpiRank {
     }
 
     fn counter(&self, ranks: Ranks) -> Box<dyn Counter> {
-        let group = self.group(ranks);
+        let group = self.group(ranks).comm();
         match self.claims {
             ClaimsBy::SharedMemory => Box::new(RemoteCounter::new(group, true)),
             ClaimsBy::Server => Box::new(ServedCounter::new(group)),
@@ -114,7 +117,7 @@ impl Comm for MpiRank {
         collectives::check_call(self.group(call.ranks), call);
         let senders = self.size - 1;
         Box::new(MpiResults::new(
-            Arc::clone(&self.comm),
+            Arc::clone(self.world.comm()),
             call.number,
             senders,
         ))
@@ -207,7 +210,8 @@ fn launch_processes<R>(
     let observer = Observer::new(watch, world.size, true);
     let comm: Rc<dyn Comm> = Rc::clone(&world) as Rc<dyn Comm>;
     let status = Arc::new(RankStatus::new(world.rank, watch.timeout.is_some()));
-    let process_waits = ProcessWaits::new(&world.comm, vec![Arc::clone(&status)], watch.timeout);
+    let process_waits =
+        ProcessWaits::new(world.world.comm(), vec![Arc::clone(&status)], watch.timeout);
     waits::limit(process_waits.as_ref(), &status);
     let entered = context::enter(RankContext::new(
         world.rank,
@@ -228,17 +232,17 @@ fn launch_processes<R>(
     status.left();
     // The world's last call: a rank still waiting in a collective learns that this one has
     // left, instead of waiting forever.
-    let workers = world.workers.as_deref();
+    let workers = world.workers.as_ref();
     let stopped = result.as_ref().err().copied();
-    if let Some(signal) = agree::say_end(&world.comm, workers, status.error(), stopped) {
-        end_stopped(&world.comm, signal);
+    if let Some(signal) = end::say_end(&world.world, workers, status.error(), stopped) {
+        end_stopped(world.world.comm(), signal);
     }
     let result = result.unwrap_or_else(|_| unreachable!("a stop ends the job in say_end"));
     if let Some(observer) = observer {
         observer.end_world(|seen| {
             let seen = Box::new(seen) as Value;
             let all = collectives::gather(
-                &world.comm,
+                &world.world,
                 &end_call(world.rank),
                 seen,
                 Codec::of::<Seen>(),
@@ -274,16 +278,9 @@ pub(super) fn end_stopped(world: &SimpleCommunicator, signal: i32) -> ! {
         eprintln!("{}", crate::journal::stopped_line(signal));
     }
     world.barrier();
-    let code = crate::stop::exit_code(signal);
-    if !agree::exchange_left() {
-        // Through MPI_Finalize (at exit): mpiexec kills the processes that are still running
-        // when one ends without it.
-        std::process::exit(code);
-    }
-    flush_output();
-    // SAFETY: `_exit` ends the process at once, skipping MPI_Finalize, which could wait for the
-    // exchange this process left pending.
-    unsafe { libc::_exit(code) }
+    // Through MPI_Finalize (at exit): mpiexec kills the processes that are still running when
+    // one ends without it.
+    std::process::exit(crate::stop::exit_code(signal))
 }
 
 /// The exit code of a job that a rank's panic ended: the code of a panicking Rust program.
@@ -388,8 +385,8 @@ fn world() -> MpiRank {
     MpiRank {
         rank: rank as usize,
         size: comm.size() as usize,
-        comm: Arc::new(comm),
-        workers: workers.map(Arc::new),
+        world: Post::new(Arc::new(comm), Ranks::All),
+        workers: workers.map(|workers| Post::new(Arc::new(workers), Ranks::Workers)),
         claims,
     }
 }

@@ -131,7 +131,7 @@ impl ProcessWaits {
             self.answer_questions();
             std::thread::sleep(Duration::from_millis(1));
         }
-        super::agree::wait_for_the_end(Duration::ZERO)
+        super::end::wait_for_the_end(Duration::ZERO)
     }
 
     fn take_answers(&self, answers: &mut [Option<String>]) {

@@ -6,12 +6,11 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use mpi::topology::{Communicator, SimpleCommunicator};
-
 use super::super::collectives::{
-    self, Pieces, all_gather_bytes, broadcast_bytes, gather_bytes, scatter_bytes,
+    self, Pieces, all_gather_bytes, broadcast_bytes, frame, gather_bytes, scatter_bytes, unframe,
 };
 use super::super::map::MpiResults;
+use super::super::post::Post;
 use super::super::served::ServedCounter;
 use super::Process;
 use crate::backend::threads::Here;
@@ -34,8 +33,8 @@ impl HybridRank {
         &self.process.threads.board
     }
 
-    /// The communicator of `group`'s leaders.
-    fn leaders(&self, group: Ranks) -> &SimpleCommunicator {
+    /// The post of `group`'s leaders.
+    fn leaders(&self, group: Ranks) -> &Post {
         match group {
             Ranks::All | Ranks::Main => &self.process.all,
             Ranks::Workers => &self.process.workers,
@@ -69,27 +68,6 @@ impl HybridRank {
     ) -> R {
         self.board().meet(call, arrive, Until::RootEntered, depart)
     }
-}
-
-/// Several encodings as one message: each one's length (8 bytes), then its bytes.
-fn frame<'a>(encodings: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut message = Vec::new();
-    for bytes in encodings {
-        message.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        message.extend_from_slice(bytes);
-    }
-    message
-}
-
-/// The encodings of a message made by [`frame`].
-fn unframe(mut message: &[u8]) -> Vec<&[u8]> {
-    let mut encodings = Vec::new();
-    while let Some((length, rest)) = message.split_first_chunk::<8>() {
-        let (bytes, rest) = rest.split_at(u64::from_le_bytes(*length) as usize);
-        encodings.push(bytes);
-        message = rest;
-    }
-    encodings
 }
 
 /// Every process's message, each the framed encodings of its ranks: every rank's encoding, in
@@ -228,7 +206,7 @@ impl Comm for HybridRank {
             Some(parts) => {
                 let mut parts = parts.into_iter();
                 let mine = parts.by_ref().take(here).collect();
-                let messages = (0..leaders.size() as usize).map(|index| {
+                let messages = (0..leaders.size()).map(|index| {
                     let members = self.members_of(call, index);
                     let theirs = parts
                         .by_ref()
@@ -270,7 +248,7 @@ impl Comm for HybridRank {
     }
 
     fn counter(&self, ranks: Ranks) -> Box<dyn Counter> {
-        Box::new(ServedCounter::new(self.leaders(ranks)))
+        Box::new(ServedCounter::new(self.leaders(ranks).comm()))
     }
 
     fn results(&self, call: &Call) -> Box<dyn ResultChannel> {
@@ -278,7 +256,7 @@ impl Comm for HybridRank {
         self.join(call, &mut || Arc::new(()));
         let senders = self.process.size - 1;
         Box::new(MpiResults::new(
-            Arc::clone(&self.process.all),
+            Arc::clone(self.process.all.comm()),
             call.number,
             senders,
         ))

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use mpi::topology::{Communicator, SimpleCommunicator};
 
-use super::agree;
+use super::end;
+use super::post::Post;
 use super::served::ClaimServer;
 use super::waits::ProcessWaits;
 use super::{MpiRank, PANIC_EXIT_CODE, THREAD_MULTIPLE, abort_job, collectives, end_call, waits};
@@ -38,10 +39,10 @@ struct Process {
     /// How long they may wait, with where the ranks of the other processes are.
     waits: Option<Arc<ProcessWaits>>,
     /// Every process, for the calls of the whole world.
-    all: Arc<SimpleCommunicator>,
+    all: Post,
     /// Every process too, for the calls of the worker ranks, which the main rank's process also
     /// runs; a communicator of their own, since the two groups number their calls apart.
-    workers: Arc<SimpleCommunicator>,
+    workers: Post,
     /// The ranks of the world, over every process.
     size: usize,
 }
@@ -67,7 +68,11 @@ pub(super) fn launch<R>(
     // Collective the first time: every process starts it here, before any split.
     ClaimServer::of_process();
     let size = world.size * threads;
-    let here = here(world.rank, threads, processes_on_this_node(&world.comm));
+    let here = here(
+        world.rank,
+        threads,
+        processes_on_this_node(world.world.comm()),
+    );
     let observer = Observer::new(watch, size, true);
     // A rank here that waits too long asks the other processes, and answers them meanwhile.
     let mut waits = None;
@@ -77,15 +82,15 @@ pub(super) fn launch<R>(
         observer,
         watch.timeout,
         &mut |statuses| {
-            waits = ProcessWaits::new(&world.comm, statuses.to_vec(), watch.timeout);
+            waits = ProcessWaits::new(world.world.comm(), statuses.to_vec(), watch.timeout);
             waits.clone().map(|waits| waits as Arc<dyn OtherProcesses>)
         },
     ));
     let process = Arc::new(Process {
         threads,
         waits,
-        workers: Arc::new(world.comm.duplicate()),
-        all: world.comm,
+        workers: Post::new(Arc::new(world.world.comm().duplicate()), Ranks::Workers),
+        all: world.world,
         size,
     });
     let other_rank = |rank| {
@@ -130,7 +135,7 @@ fn run_rank<R>(process: &Arc<Process>, rank: usize, body: &impl Fn() -> R) -> Op
         Err(_) if stop_signal(process).is_some() => None,
         // The other ranks here stop where they wait, and report nothing more.
         Err(Ended::Failed) => abort_job(PANIC_EXIT_CODE),
-        Err(Ended::Stopped) => agree::wait_for_the_end(REPORT_TIME),
+        Err(Ended::Stopped) => end::wait_for_the_end(REPORT_TIME),
     }
 }
 
@@ -149,8 +154,8 @@ fn end_world(process: &Process) {
     let waits = &process.threads.waits;
     let ranks = process.threads.here.ranks.clone();
     let error = ranks.into_iter().find_map(|rank| waits.error_of(rank));
-    if let Some(signal) = agree::say_end(&process.all, Some(&process.workers), error, stopped) {
-        super::end_stopped(&process.all, signal);
+    if let Some(signal) = end::say_end(&process.all, Some(&process.workers), error, stopped) {
+        super::end_stopped(process.all.comm(), signal);
     }
     let Some(observer) = &process.threads.observer else {
         return;
@@ -190,5 +195,5 @@ fn refuse_without_thread_multiple(world: &MpiRank, threads: usize) -> ! {
         );
         abort_job(crate::ConfigError::EXIT_CODE);
     }
-    agree::wait_for_the_end(REPORT_TIME)
+    end::wait_for_the_end(REPORT_TIME)
 }
