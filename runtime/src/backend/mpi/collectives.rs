@@ -110,6 +110,15 @@ fn broadcast_record(post: &Post, call: &Call, bytes: Option<&[u8]>) -> Option<Re
         }
         bit <<= 1;
     }
+    // The children: rank + 2^k for each 2^k below the bit this rank heard on.
+    let children: Vec<usize> = std::iter::successors(Some(bit >> 1), |bit| Some(bit >> 1))
+        .take_while(|&bit| bit > 0)
+        .map(|bit| rank + bit)
+        .filter(|&child| child < size)
+        .collect();
+    let Some((&last, others)) = children.split_last() else {
+        return received;
+    };
     let record = match &received {
         Some(record) => record.clone(),
         None => Record::new(
@@ -119,13 +128,10 @@ fn broadcast_record(post: &Post, call: &Call, bytes: Option<&[u8]>) -> Option<Re
             bytes.expect("the main rank passes its bytes"),
         ),
     };
-    bit >>= 1;
-    while bit > 0 {
-        if rank + bit < size {
-            post.send(rank + bit, record.clone(), call);
-        }
-        bit >>= 1;
+    for &child in others {
+        post.send(child, record.clone(), call);
     }
+    post.send(last, record, call);
     received
 }
 

@@ -3,8 +3,8 @@
 //! backend's board, and values move between them; across processes, the first rank of a group
 //! in each process (its leader) speaks MPI for the others.
 //!
-//! MPI matches collectives by their order on a communicator, so one thread of a process makes
-//! all of a group's MPI collectives: its leader, in the order of the group's calls. The whole
+//! The messages of a group travel in the order of its calls, so one thread of a process makes
+//! all of them: its leader, in the order of the group's calls. The whole
 //! world and the worker ranks have a communicator each (their leaders differ in the main rank's
 //! process). Dynamic splits claim from the claim server (`served`), whose counters need no
 //! collective call once open: any thread may be the last to let one go. Map results travel by
