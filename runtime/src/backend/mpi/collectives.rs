@@ -56,7 +56,8 @@ pub(super) fn unframe(mut message: &[u8]) -> Vec<&[u8]> {
 pub(super) fn all_records(post: &Post, call: &Call, extra: u64, payload: &[u8]) -> Vec<Record> {
     let (rank, size) = (post.rank(), post.size());
     // known[i] is the record of rank (rank + i) % size.
-    let mut known = vec![Record::new(Kind::Call, call, extra, payload)];
+    let mut known = Vec::with_capacity(size);
+    known.push(Record::new(Kind::Call, call, extra, payload));
     let mut distance = 1;
     while distance < size {
         // One record travels as it is; more, framed in a record of this rank's call.
@@ -135,9 +136,18 @@ fn broadcast_record(post: &Post, call: &Call, bytes: Option<&[u8]>) -> Option<Re
     received
 }
 
-/// Returns once every rank of the group has made the same call.
+/// Returns once every rank of the group has made the same call: the dissemination barrier,
+/// Bruck's rounds with nothing to pass on (a rank has heard from every other, through those it
+/// heard from, once `d` reaches the size of the group).
 pub(crate) fn barrier(post: &Post, call: &Call) {
-    all_records(post, call, 0, &[]);
+    let (rank, size) = (post.rank(), post.size());
+    let mut distance = 1;
+    while distance < size {
+        let here = Record::new(Kind::Call, call, 0, &[]);
+        post.send((rank + size - distance) % size, here, call);
+        post.receive((rank + distance) % size, call);
+        distance *= 2;
+    }
 }
 
 /// Checks that every rank of the group makes the same call, with an iterable of the same

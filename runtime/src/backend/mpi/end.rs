@@ -10,7 +10,7 @@ use std::panic::Location;
 use std::time::Duration;
 
 use super::collectives::all_records;
-use super::post::{Post, REPORT_TIME, Record};
+use super::post::{AFTER_THE_END, Post, REPORT_TIME, Record};
 use super::{PANIC_EXIT_CODE, abort_job};
 use crate::comm::Call;
 use crate::failure::misuse_found;
@@ -74,7 +74,7 @@ fn others(post: &Post) -> impl Iterator<Item = usize> + '_ {
 fn last_call(rank: usize) -> Call {
     Call {
         ranks: Ranks::All,
-        number: u64::MAX - 2,
+        number: AFTER_THE_END,
         operation: "the end of the world",
         rank,
         length: None,

@@ -261,7 +261,7 @@ fn launch_processes<R>(
 fn end_call(rank: usize) -> Call {
     Call {
         ranks: Ranks::All,
-        number: u64::MAX - 1,
+        number: post::AFTER_THE_END + 1,
         operation: "the end of the world",
         rank,
         length: None,

@@ -38,6 +38,10 @@ const TAG: Tag = 32_200;
 /// How long a rank waits for another before it sends that rank a note of its call.
 const NOTE_AFTER: Duration = Duration::from_millis(2);
 
+/// The numbers of the calls made once every rank has ended, where no call can differ: a rank
+/// that waits in one sends no note, which could outlive the process it is for.
+pub(crate) const AFTER_THE_END: u64 = u64::MAX - 16;
+
 /// How often a waiting rank reads the clock, in polls of MPI.
 const POLLS_PER_LOOK_AT_THE_CLOCK: u32 = 64;
 
@@ -351,7 +355,7 @@ impl Post {
                 return false;
             }
             let since = since.get_or_insert_with(Instant::now);
-            if since.elapsed() > NOTE_AFTER {
+            if since.elapsed() > NOTE_AFTER && call.number < AFTER_THE_END {
                 // Once per wait: a note sent resets the clock far into the future.
                 *since += Duration::from_secs(3600 * 24 * 365);
                 let note = Record::new(Kind::Note, call, 0, &[]);
@@ -663,5 +667,77 @@ impl MadeCall {
             MadeCall::Known(operation, site) => format!("{operation} at {site}"),
             MadeCall::Forgotten => "another collective".to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn call(number: u64, operation: &'static str, length: Option<usize>) -> Call {
+        Call {
+            ranks: Ranks::All,
+            number,
+            operation,
+            rank: 0,
+            length,
+            site: Location::caller(),
+            order: Some(42),
+        }
+    }
+
+    #[test]
+    fn a_record_reads_back_what_was_written() {
+        let gather = call(7, "gather", Some(10));
+        let record = Record::new(Kind::Call, &gather, 99, b"payload");
+        let record = Record::from_bytes(record.bytes().to_vec()).expect("a whole record");
+        assert_eq!(record.kind(), Some(Kind::Call));
+        assert_eq!(record.number(), 7);
+        assert_eq!(record.length(), Some(10));
+        assert_eq!(record.order(), Some(42));
+        assert_eq!(record.extra(), 99);
+        assert_eq!(record.operation(), "gather");
+        assert_eq!(record.payload(), b"payload");
+        assert_eq!(record.describe(), format!("gather at {}", gather.site));
+        assert!(record.fits(&gather));
+    }
+
+    #[test]
+    fn a_record_fits_only_its_own_call() {
+        let gather = call(7, "gather", None);
+        let record = Record::new(Kind::Call, &gather, 0, &[]);
+        assert!(!record.fits(&call(8, "gather", None)), "another number");
+        assert!(!record.fits(&call(7, "barrier", None)), "another operation");
+        // The same number and operation at another line of this file.
+        assert!(!record.fits(&call(7, "gather", None)), "another call site");
+    }
+
+    #[test]
+    fn an_end_record_carries_the_error_and_the_signal() {
+        let end = Record::end(Some("no input file"), 15);
+        let end = Record::from_bytes(end.bytes().to_vec()).expect("a whole record");
+        assert_eq!(end.kind(), Some(Kind::End));
+        assert_eq!(end.operation(), "no input file");
+        assert_eq!(end.extra(), 15);
+        assert_eq!(Record::end(None, 0).operation(), "");
+    }
+
+    #[test]
+    fn bytes_cut_short_are_no_record() {
+        let record = Record::new(Kind::Call, &call(1, "broadcast", None), 0, b"12345678");
+        let bytes = record.bytes();
+        let header_and_names = bytes.len() - 8;
+        for cut in [0, 7, WORDS * 8 - 1, header_and_names - 1] {
+            assert!(
+                Record::from_bytes(bytes[..cut].to_vec()).is_none(),
+                "cut at {cut}"
+            );
+        }
+        let without_payload = Record::from_bytes(bytes[..header_and_names].to_vec());
+        assert_eq!(
+            without_payload.map(|record| record.payload().len()),
+            Some(0)
+        );
     }
 }
