@@ -31,7 +31,7 @@ mod on_mpi {
             == (0..size).map(|r| vec![r as u64; 100]).collect::<Vec<_>>();
         let seeds = dlp::broadcast(dlp::is_main().then(|| vec![7u64; 100])) == vec![7u64; 100]
             && dlp::broadcast(dlp::is_main().then_some(7u16)) == 7;
-        // 0, 20, 40, ... bytes: some ranks' values fit in the agreement and some do not.
+        // 0, 20, 40, ... bytes: values of different sizes from different ranks.
         let mixed = dlp::gather(vec![rank as u8; rank * 20]);
         let mixed_ok = mixed
             .is_none_or(|all| all == (0..size).map(|r| vec![r as u8; r * 20]).collect::<Vec<_>>());
@@ -41,7 +41,28 @@ mod on_mpi {
             a.iter().zip(&b).map(|(x, y)| x + y).collect()
         });
         let sum_ok = sum == vec![(size * (size - 1) / 2) as u64; 8];
-        let verdicts = [small, large, seeds, mixed_ok, gathered_ok, sum_ok];
+        // Hundreds of kilobytes each: MPI sends these by rendezvous, not eagerly, and every
+        // rank of an all-gather sends before it receives.
+        const BIG: usize = 40_000;
+        let of_rank = |all: &[Vec<u64>]| {
+            all.len() == size
+                && (all.iter().enumerate())
+                    .all(|(r, v)| v.len() == BIG && v.iter().all(|&x| x == r as u64))
+        };
+        let big_all = of_rank(&dlp::all_gather(vec![rank as u64; BIG]));
+        let big_gathered = dlp::gather(vec![rank as u64; BIG]).is_none_or(|all| of_rank(&all));
+        let big_seed = dlp::broadcast(dlp::is_main().then(|| vec![9u64; BIG])) == vec![9u64; BIG];
+        let verdicts = [
+            small,
+            large,
+            seeds,
+            mixed_ok,
+            gathered_ok,
+            sum_ok,
+            big_all,
+            big_gathered,
+            big_seed,
+        ];
         dlp::all_reduce(verdicts.iter().all(|&ok| ok), |a, b| a && b)
     }
 

@@ -73,9 +73,10 @@ const UNKNOWN: u64 = u64::MAX;
 /// The number of an end record's call.
 const END: u64 = u64::MAX;
 
-/// One message of the collectives' tag.
+/// One message of the collectives' tag. Its bytes are shared, not copied, by the sends of one
+/// record to several ranks (a broadcast's children), which each hold them until complete.
 #[derive(Clone)]
-pub(crate) struct Record(Vec<u8>);
+pub(crate) struct Record(Arc<Vec<u8>>);
 
 impl Record {
     /// The record of `call` on its way, with `extra` (a number of the operation's own) and the
@@ -121,7 +122,7 @@ impl Record {
         bytes.extend_from_slice(operation.as_bytes());
         bytes.extend_from_slice(file.as_bytes());
         bytes.extend_from_slice(payload);
-        Record(bytes)
+        Record(Arc::new(bytes))
     }
 
     fn word(&self, index: usize) -> u64 {
@@ -133,7 +134,7 @@ impl Record {
 
     /// A record as it arrived; `None` for bytes too short to be one.
     pub(crate) fn from_bytes(bytes: Vec<u8>) -> Option<Record> {
-        let record = Record(bytes);
+        let record = Record(Arc::new(bytes));
         let whole = record.0.len() >= WORDS * 8
             && (record.texts() as u64) <= (record.0.len() - WORDS * 8) as u64;
         whole.then_some(record)
@@ -230,7 +231,7 @@ struct Made {
 /// A send under way, with the bytes MPI reads until it is complete (held, never read here).
 struct Sending {
     request: ffi::MPI_Request,
-    _bytes: Vec<u8>,
+    _bytes: Arc<Vec<u8>>,
 }
 
 /// What a rank knows of the messages of one communicator.
@@ -597,7 +598,8 @@ impl Mailbox {
             ))
         });
         let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
-        // SAFETY: `bytes` holds `count` bytes and stays, unmoved on the heap, in `sending` until
+        // SAFETY: `bytes` holds `count` bytes, which nothing writes once a record is made (its
+        // `Arc` hands out no `&mut`), and they stay, unmoved on the heap, in `sending` until
         // MPI_Test finds the send complete (`complete_sends`); `comm` is a live communicator,
         // `to` one of its ranks, and MPI writes the request's handle.
         let request = unsafe {
