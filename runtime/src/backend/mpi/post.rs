@@ -235,7 +235,6 @@ struct Sending {
 }
 
 /// What a rank knows of the messages of one communicator.
-#[derive(Default)]
 struct Mailbox {
     /// The records that arrived from each rank and were not read yet, in order.
     arrived: Vec<VecDeque<Record>>,
@@ -371,16 +370,10 @@ impl Post {
     /// Takes in one record that has arrived, if any: a note is looked at at once, any other
     /// record joins its sender's queue. Returns whether one arrived.
     fn take_in(&self, mailbox: &mut Mailbox, call: &Call) -> bool {
-        let Some(message) = self
-            .comm
-            .any_process()
-            .immediate_matched_probe_with_tag(TAG)
-        else {
+        let Some((from, record)) = self.next_arrival() else {
             return false;
         };
-        let (bytes, status) = message.matched_receive_vec::<u8>();
-        let from = status.source_rank() as usize;
-        let Some(record) = Record::from_bytes(bytes) else {
+        let Some(record) = record else {
             return true;
         };
         if record.kind() == Some(Kind::Note) && record.number() <= call.number {
@@ -488,11 +481,7 @@ impl Post {
     fn report_unless_lower(&self, lower: bool, message: String) -> ! {
         let deadline = Instant::now() + REPORT_TIME;
         while lower && Instant::now() < deadline {
-            let mut mailbox = Mailbox {
-                arrived: (0..self.size).map(|_| VecDeque::new()).collect(),
-                ..Mailbox::default()
-            };
-            while self.take_in_any(&mut mailbox) {}
+            while self.next_arrival().is_some() {}
             std::thread::sleep(Duration::from_millis(1));
         }
         misuse(message)
@@ -525,18 +514,19 @@ impl Post {
 
     /// Takes in one record that has arrived, if any, into its sender's queue.
     fn take_in_any(&self, mailbox: &mut Mailbox) -> bool {
-        let Some(message) = self
-            .comm
-            .any_process()
-            .immediate_matched_probe_with_tag(TAG)
-        else {
+        let Some((from, record)) = self.next_arrival() else {
             return false;
         };
-        let (bytes, status) = message.matched_receive_vec::<u8>();
-        if let Some(record) = Record::from_bytes(bytes) {
-            mailbox.arrived[status.source_rank() as usize].push_back(record);
-        }
+        mailbox.arrived[from].extend(record);
         true
+    }
+
+    /// The next message that has arrived from any rank, with its sender, if one has; bytes
+    /// that are no record (none of dlp's ranks sends such) are `None`.
+    fn next_arrival(&self) -> Option<(usize, Option<Record>)> {
+        let message = (self.comm.any_process()).immediate_matched_probe_with_tag(TAG)?;
+        let (bytes, status) = message.matched_receive_vec::<u8>();
+        Some((status.source_rank() as usize, Record::from_bytes(bytes)))
     }
 
     /// Returns once every send of this rank has arrived: its last call, before MPI_Finalize.
