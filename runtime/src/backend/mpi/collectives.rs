@@ -4,6 +4,8 @@
 //! other (a barrier, an all-gather, the start of a split) take Bruck's all-gather, ⌈log₂ p⌉
 //! rounds of one message each.
 
+use std::sync::Arc;
+
 use super::end::wait_for_the_end;
 use super::post::{Kind, Post, REPORT_TIME, Record};
 use crate::comm::{Call, Codec, Value};
@@ -129,10 +131,15 @@ fn broadcast_record(post: &Post, call: &Call, bytes: Option<&[u8]>) -> Option<Re
             bytes.expect("the main rank passes its bytes"),
         ),
     };
-    for &child in others {
-        post.send(child, record.clone(), call);
+    if others.is_empty() {
+        post.send(last, record, call);
+        return received;
     }
-    post.send(last, record, call);
+    // Several children share one record's bytes.
+    let record = Arc::new(record);
+    for &child in others.iter().chain([&last]) {
+        post.send_shared(child, &record, call);
+    }
     received
 }
 

@@ -29,7 +29,7 @@ pub(crate) fn say_end(
     let end = Record::end(error.as_deref(), stopped.map_or(0, |signal| signal as u64));
     let posts: Vec<&Post> = std::iter::once(world).chain(workers).collect();
     for post in &posts {
-        post.send_end(&end);
+        post.send_end(end.clone());
     }
     let mut signal = stopped;
     let mut found: Option<String> = None;

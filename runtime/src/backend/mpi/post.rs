@@ -73,10 +73,9 @@ const UNKNOWN: u64 = u64::MAX;
 /// The number of an end record's call.
 const END: u64 = u64::MAX;
 
-/// One message of the collectives' tag. Its bytes are shared, not copied, by the sends of one
-/// record to several ranks (a broadcast's children), which each hold them until complete.
+/// One message of the collectives' tag.
 #[derive(Clone)]
-pub(crate) struct Record(Arc<Vec<u8>>);
+pub(crate) struct Record(Vec<u8>);
 
 impl Record {
     /// The record of `call` on its way, with `extra` (a number of the operation's own) and the
@@ -122,7 +121,7 @@ impl Record {
         bytes.extend_from_slice(operation.as_bytes());
         bytes.extend_from_slice(file.as_bytes());
         bytes.extend_from_slice(payload);
-        Record(Arc::new(bytes))
+        Record(bytes)
     }
 
     fn word(&self, index: usize) -> u64 {
@@ -134,7 +133,7 @@ impl Record {
 
     /// A record as it arrived; `None` for bytes too short to be one.
     pub(crate) fn from_bytes(bytes: Vec<u8>) -> Option<Record> {
-        let record = Record(Arc::new(bytes));
+        let record = Record(bytes);
         let whole = record.0.len() >= WORDS * 8
             && (record.texts() as u64) <= (record.0.len() - WORDS * 8) as u64;
         whole.then_some(record)
@@ -228,10 +227,26 @@ struct Made {
     site: &'static Location<'static>,
 }
 
-/// A send under way, with the bytes MPI reads until it is complete (held, never read here).
+/// A send under way, with the record whose bytes MPI reads until it is complete.
 struct Sending {
     request: ffi::MPI_Request,
-    _bytes: Arc<Vec<u8>>,
+    _held: Held,
+}
+
+/// The record of a send: its own, or one that several sends share (a broadcast's children), so
+/// that its bytes are not copied for each.
+enum Held {
+    Own(Record),
+    Shared(Arc<Record>),
+}
+
+impl Held {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Held::Own(record) => record.bytes(),
+            Held::Shared(record) => record.bytes(),
+        }
+    }
 }
 
 /// What a rank knows of the messages of one communicator.
@@ -311,14 +326,23 @@ impl Post {
         let mut mailbox = self.mailbox();
         mailbox.remember(call);
         mailbox.last_sent[to] = Some(call.number);
-        mailbox.post(&self.comm, to, record);
+        mailbox.post(&self.comm, to, Held::Own(record));
+    }
+
+    /// Sends `record`, a part of `call`, to rank `to`, sharing its bytes with other sends.
+    pub(crate) fn send_shared(&self, to: usize, record: &Arc<Record>, call: &Call) {
+        let mut mailbox = self.mailbox();
+        mailbox.remember(call);
+        mailbox.last_sent[to] = Some(call.number);
+        mailbox.post(&self.comm, to, Held::Shared(Arc::clone(record)));
     }
 
     /// Sends this rank's end record to every other rank.
-    pub(crate) fn send_end(&self, end: &Record) {
+    pub(crate) fn send_end(&self, end: Record) {
+        let end = Arc::new(end);
         let mut mailbox = self.mailbox();
         for to in (0..self.size).filter(|&to| to != self.rank) {
-            mailbox.post(&self.comm, to, end.clone());
+            mailbox.post(&self.comm, to, Held::Shared(Arc::clone(&end)));
         }
     }
 
@@ -359,7 +383,7 @@ impl Post {
                 // Once per wait: a note sent resets the clock far into the future.
                 *since += Duration::from_secs(3600 * 24 * 365);
                 let note = Record::new(Kind::Note, call, 0, &[]);
-                mailbox.post(&self.comm, from, note);
+                mailbox.post(&self.comm, from, Held::Own(note));
             }
             return false;
         };
@@ -578,9 +602,9 @@ impl Mailbox {
         });
     }
 
-    /// Starts sending `record` to rank `to` of `comm`; its bytes stay here until it is complete.
-    fn post(&mut self, comm: &SimpleCommunicator, to: usize, record: Record) {
-        let bytes = record.0;
+    /// Starts sending `held` to rank `to` of `comm`; its bytes stay here until it is complete.
+    fn post(&mut self, comm: &SimpleCommunicator, to: usize, held: Held) {
+        let bytes = held.bytes();
         let count = i32::try_from(bytes.len()).unwrap_or_else(|_| {
             misuse(format!(
                 "a message of {} bytes is over MPI's 2 GiB limit for one message; send it in parts",
@@ -588,10 +612,11 @@ impl Mailbox {
             ))
         });
         let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
-        // SAFETY: `bytes` holds `count` bytes, which nothing writes once a record is made (its
-        // `Arc` hands out no `&mut`), and they stay, unmoved on the heap, in `sending` until
-        // MPI_Test finds the send complete (`complete_sends`); `comm` is a live communicator,
-        // `to` one of its ranks, and MPI writes the request's handle.
+        // SAFETY: `bytes` are the `count` bytes of a record, which nothing writes once made (a
+        // record hands out no `&mut`), and they stay, unmoved on the heap, in `sending` (the
+        // record, or a share of it, moved in below) until MPI_Test finds the send complete
+        // (`complete_sends`); `comm` is a live communicator, `to` one of its ranks, and MPI
+        // writes the request's handle.
         let request = unsafe {
             ffi::MPI_Isend(
                 bytes.as_ptr().cast::<c_void>(),
@@ -606,7 +631,7 @@ impl Mailbox {
         };
         self.sending.push_back(Sending {
             request,
-            _bytes: bytes,
+            _held: held,
         });
         // Small sends are complete at once: looking at a few at a time costs fewer MPI calls.
         if self.sending.len() >= SENDS_BEFORE_A_LOOK {
