@@ -309,6 +309,28 @@ impl<I: Iterator> Share<I> {
     /// The next item of this rank, with its index.
     #[inline]
     pub(crate) fn next_indexed(&mut self) -> Option<(usize, I::Item)> {
+        // The common case, kept small for the loop it is inlined into: the next item of a run
+        // of neighbouring indices, straight from the iterable, with no report to tell.
+        if self.next < self.end
+            && self.stride == 1
+            && self.status.is_none()
+            && let Source::Live(items) = &mut self.source
+        {
+            let index = self.next;
+            let Some(item) = items.next() else {
+                self.record_below(index);
+                return self.finish();
+            };
+            self.next += 1;
+            return Some((index, item));
+        }
+        self.next_indexed_in_general()
+    }
+
+    /// [`Share::next_indexed`] for every case: a new run, a stride, a report, items that ran
+    /// out. Inlined as well: round robin takes it for every item.
+    #[inline]
+    fn next_indexed_in_general(&mut self) -> Option<(usize, I::Item)> {
         if self.next >= self.end && !self.next_run() {
             return None;
         }
