@@ -3,8 +3,8 @@
 //! these in a collective learns that it has left, instead of waiting forever. Then it reads what
 //! every other rank sent it up to that rank's own end: a record of a call that this process
 //! never made is a call left unmatched, or one that differs from this process's call of that
-//! number. A last all-gather shares what each process found, and a
-//! stop that any rank took, so that one process reports for the job.
+//! number. A last all-gather shares what each process found, and a stop that any rank took, so
+//! that one process reports for the job.
 
 use std::panic::Location;
 use std::time::Duration;
@@ -47,7 +47,7 @@ pub(crate) fn say_end(
     }
     let last = last_call(world.world_rank(world.rank()));
     let signal_word = signal.map_or(0, |signal| signal as u64);
-    let message = found.clone().unwrap_or_default();
+    let message = found.unwrap_or_default();
     let said = all_records(world, &last, signal_word, message.as_bytes());
     for post in &posts {
         post.finish_sends();
