@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use super::end::wait_for_the_end;
-use super::post::{Kind, Post, REPORT_TIME, Record};
+use super::post::{Post, REPORT_TIME};
+use super::record::{Kind, Record};
 use crate::comm::{Call, Codec, Value};
 use crate::failure::misuse;
 

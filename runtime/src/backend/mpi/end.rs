@@ -10,7 +10,8 @@ use std::panic::Location;
 use std::time::Duration;
 
 use super::collectives::all_records;
-use super::post::{AFTER_THE_END, Post, REPORT_TIME, Record};
+use super::post::{AFTER_THE_END, Post, REPORT_TIME};
+use super::record::Record;
 use super::{PANIC_EXIT_CODE, abort_job};
 use crate::comm::Call;
 use crate::failure::misuse_found;

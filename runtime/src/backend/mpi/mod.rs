@@ -13,6 +13,7 @@ mod end;
 mod hybrid;
 mod map;
 mod post;
+mod record;
 mod served;
 mod stops;
 mod waits;
