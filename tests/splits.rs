@@ -232,3 +232,24 @@ proptest! {
         }
     }
 }
+
+/// A loop over a journal right after another loop over it finds every item done, even where a
+/// rank finishes the first loop last: the journal is read once every rank has written to it.
+#[test]
+fn a_second_loop_over_a_journal_finds_every_item_of_the_first_done() {
+    let journal = std::env::temp_dir().join(format!("dlp-splits-journal-{}", std::process::id()));
+    for round in 0..10 {
+        let _ = std::fs::remove_dir_all(&journal);
+        let again = World::threads(4).run(|| {
+            for _ in Split::block().journal(&journal).over(0..40u32) {
+                if dlp::rank() == 3 {
+                    std::thread::sleep(std::time::Duration::from_micros(300));
+                }
+            }
+            let again = Split::block().journal(&journal).over(0..40u32).count();
+            dlp::all_reduce(again, |a, b| a + b)
+        });
+        assert_eq!(again, 0, "items processed again in round {round}");
+    }
+    let _ = std::fs::remove_dir_all(&journal);
+}

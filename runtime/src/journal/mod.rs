@@ -72,6 +72,10 @@ fn handed_round(
     identity: Identity,
     site: &'static Location<'static>,
 ) -> Earlier {
+    // Every rank has written what it finished in earlier splits (a loop over the same journal
+    // just before) by the time the first one reads: a broadcast's root does not wait for them.
+    let written = rank.begin(ranks, "journal", None, site);
+    rank.comm.barrier(&written);
     let call = rank.begin(ranks, "journal", None, site);
     let reads = ranks.place(rank.rank, rank.size).0 == 0;
     let mut results = Vec::new();
