@@ -120,10 +120,11 @@ fn broadcast_record(post: &Post, call: &Call, bytes: Option<&[u8]>) -> Option<Re
         .map(|bit| rank + bit)
         .filter(|&child| child < size)
         .collect();
-    let Some((&last, others)) = children.split_last() else {
+    if children.is_empty() {
         return received;
-    };
-    let record = match &received {
+    }
+    // The children share one record's bytes.
+    let record = Arc::new(match &received {
         Some(record) => record.clone(),
         None => Record::new(
             Kind::Call,
@@ -131,14 +132,8 @@ fn broadcast_record(post: &Post, call: &Call, bytes: Option<&[u8]>) -> Option<Re
             0,
             bytes.expect("the main rank passes its bytes"),
         ),
-    };
-    if others.is_empty() {
-        post.send(last, record, call);
-        return received;
-    }
-    // Several children share one record's bytes.
-    let record = Arc::new(record);
-    for &child in others.iter().chain([&last]) {
+    });
+    for child in children {
         post.send_shared(child, &record, call);
     }
     received

@@ -42,9 +42,9 @@ use waits::ProcessWaits;
 
 /// This process's rank in the world of MPI processes.
 struct MpiRank {
-    /// A duplicate of `MPI_COMM_WORLD`, so that dlp's messages never meet the program's own;
-    /// its communicator is shared with the counters that outlive a split.
-    world: Post,
+    /// The post of every rank: a duplicate of `MPI_COMM_WORLD`, so that dlp's messages never
+    /// meet the program's own, whose communicator the counters that outlive a split share.
+    all: Post,
     /// The ranks but the main one, for the loops of `#[worker_only]` functions; `None` on the
     /// main rank.
     workers: Option<Post>,
@@ -70,7 +70,7 @@ impl MpiRank {
     /// The post of `ranks`, on a rank that is one of them.
     fn group(&self, ranks: Ranks) -> &Post {
         match ranks {
-            Ranks::All | Ranks::Main => &self.world,
+            Ranks::All | Ranks::Main => &self.all,
             Ranks::Workers => self
                 .workers
                 .as_ref()
@@ -118,7 +118,7 @@ impl Comm for MpiRank {
         collectives::check_call(self.group(call.ranks), call);
         let senders = self.size - 1;
         Box::new(MpiResults::new(
-            Arc::clone(self.world.comm()),
+            Arc::clone(self.all.comm()),
             call.number,
             senders,
         ))
@@ -212,7 +212,7 @@ fn launch_processes<R>(
     let comm: Rc<dyn Comm> = Rc::clone(&world) as Rc<dyn Comm>;
     let status = Arc::new(RankStatus::new(world.rank, watch.timeout.is_some()));
     let process_waits =
-        ProcessWaits::new(world.world.comm(), vec![Arc::clone(&status)], watch.timeout);
+        ProcessWaits::new(world.all.comm(), vec![Arc::clone(&status)], watch.timeout);
     waits::limit(process_waits.as_ref(), &status);
     let entered = context::enter(RankContext::new(
         world.rank,
@@ -235,19 +235,15 @@ fn launch_processes<R>(
     // left, instead of waiting forever.
     let workers = world.workers.as_ref();
     let stopped = result.as_ref().err().copied();
-    if let Some(signal) = end::say_end(&world.world, workers, status.error(), stopped) {
-        end_stopped(world.world.comm(), signal);
+    if let Some(signal) = end::say_end(&world.all, workers, status.error(), stopped) {
+        end_stopped(world.all.comm(), signal);
     }
     let result = result.unwrap_or_else(|_| unreachable!("a stop ends the job in say_end"));
     if let Some(observer) = observer {
         observer.end_world(|seen| {
             let seen = Box::new(seen) as Value;
-            let all = collectives::gather(
-                &world.world,
-                &end_call(world.rank),
-                seen,
-                Codec::of::<Seen>(),
-            )?;
+            let all =
+                collectives::gather(&world.all, &end_call(world.rank), seen, Codec::of::<Seen>())?;
             Some(
                 all.into_iter()
                     .map(|seen| *seen.downcast().expect("seen"))
@@ -386,7 +382,7 @@ fn world() -> MpiRank {
     MpiRank {
         rank: rank as usize,
         size: comm.size() as usize,
-        world: Post::new(Arc::new(comm), Ranks::All),
+        all: Post::new(Arc::new(comm), Ranks::All),
         workers: workers.map(|workers| Post::new(Arc::new(workers), Ranks::Workers)),
         claims,
     }

@@ -159,18 +159,19 @@ impl Post {
 
     /// Sends `record`, a part of `call`, to rank `to`, without waiting for it to arrive.
     pub(crate) fn send(&self, to: usize, record: Record, call: &Call) {
-        let mut mailbox = self.mailbox();
-        mailbox.remember(call);
-        mailbox.last_sent[to] = Some(call.number);
-        mailbox.post(&self.comm, to, Held::Own(record));
+        self.send_held(to, Held::Own(record), call);
     }
 
     /// Sends `record`, a part of `call`, to rank `to`, sharing its bytes with other sends.
     pub(crate) fn send_shared(&self, to: usize, record: &Arc<Record>, call: &Call) {
+        self.send_held(to, Held::Shared(Arc::clone(record)), call);
+    }
+
+    fn send_held(&self, to: usize, held: Held, call: &Call) {
         let mut mailbox = self.mailbox();
         mailbox.remember(call);
         mailbox.last_sent[to] = Some(call.number);
-        mailbox.post(&self.comm, to, Held::Shared(Arc::clone(record)));
+        mailbox.post(&self.comm, to, held);
     }
 
     /// Sends this rank's end record to every other rank.

@@ -71,7 +71,7 @@ pub(super) fn launch<R>(
     let here = here(
         world.rank,
         threads,
-        processes_on_this_node(world.world.comm()),
+        processes_on_this_node(world.all.comm()),
     );
     let observer = Observer::new(watch, size, true);
     // A rank here that waits too long asks the other processes, and answers them meanwhile.
@@ -82,15 +82,15 @@ pub(super) fn launch<R>(
         observer,
         watch.timeout,
         &mut |statuses| {
-            waits = ProcessWaits::new(world.world.comm(), statuses.to_vec(), watch.timeout);
+            waits = ProcessWaits::new(world.all.comm(), statuses.to_vec(), watch.timeout);
             waits.clone().map(|waits| waits as Arc<dyn OtherProcesses>)
         },
     ));
     let process = Arc::new(Process {
         threads,
         waits,
-        workers: Post::new(Arc::new(world.world.comm().duplicate()), Ranks::Workers),
-        all: world.world,
+        workers: Post::new(Arc::new(world.all.comm().duplicate()), Ranks::Workers),
+        all: world.all,
         size,
     });
     let other_rank = |rank| {
