@@ -401,6 +401,15 @@ impl Post {
     }
 }
 
+impl Drop for Post {
+    /// MPI reads a send's bytes until the send is complete, which may be after the call that
+    /// made it has returned, and after this post's last call (the gather of what was watched,
+    /// at the end of the world): its records are freed only once it is.
+    fn drop(&mut self) {
+        self.finish_sends();
+    }
+}
+
 /// Calls `done` until it says the wait is over: polled with the rank's limit where it has one
 /// (`DLP_TIMEOUT`), else spinning, and yielding the core now and then to a process that shares
 /// it.
@@ -452,8 +461,8 @@ impl Mailbox {
         // SAFETY: `bytes` are the `count` bytes of a record, which nothing writes once made (a
         // record hands out no `&mut`), and they stay, unmoved on the heap, in `sending` (the
         // record, or a share of it, moved in below) until MPI_Test finds the send complete
-        // (`complete_sends`); `comm` is a live communicator, `to` one of its ranks, and MPI
-        // writes the request's handle.
+        // (`complete_sends`, which a post's drop waits for); `comm` is a live communicator, `to`
+        // one of its ranks, and MPI writes the request's handle.
         let request = unsafe {
             ffi::MPI_Isend(
                 bytes.as_ptr().cast::<c_void>(),
