@@ -52,7 +52,27 @@ mod on_mpi {
         let big_all = of_rank(&dlp::all_gather(vec![rank as u64; BIG]));
         let big_gathered = dlp::gather(vec![rank as u64; BIG]).is_none_or(|all| of_rank(&all));
         let big_seed = dlp::broadcast(dlp::is_main().then(|| vec![9u64; BIG])) == vec![9u64; BIG];
+        // More calls in a row than the memory between two ranks of a node holds, while the
+        // main rank is late, with large values among them: the others wait for room, and every
+        // value arrives in its own call.
+        if dlp::is_main() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let ran_ahead = (0..200u64)
+            .map(|call| {
+                let (length, value) = (if call % 50 == 7 { BIG } else { 1 }, call * 100);
+                let all = dlp::gather(vec![value + rank as u64; length]);
+                all.is_none_or(|all| {
+                    (all.iter().enumerate())
+                        .all(|(r, v)| v.len() == length && v.iter().all(|&x| x == value + r as u64))
+                })
+            })
+            // Every call made on every rank, whatever one finds: no short cut.
+            .collect::<Vec<bool>>()
+            .into_iter()
+            .all(|ok| ok);
         let verdicts = [
+            ran_ahead,
             small,
             large,
             seeds,

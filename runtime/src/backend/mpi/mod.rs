@@ -2,15 +2,17 @@
 //!
 //! The world is a duplicate of `MPI_COMM_WORLD`, so that dlp's messages never meet the
 //! program's own. Collectives are point-to-point records, each naming its call, so that ranks
-//! whose calls differ find out where they read (`post`, `collectives`); numbers travel as their
-//! bytes and other values through postcard. The dynamic splits claim
-//! chunks from a counter in an MPI window on the main rank (`counter`), so that every rank works
-//! and none waits on a manager. Maps send their results to the main rank (`map`).
+//! whose calls differ find out where they read (`post`, `collectives`); between the ranks of
+//! one node they travel through shared memory (`lanes`). Numbers travel as their bytes and
+//! other values through postcard. The dynamic splits claim chunks from a counter in an MPI
+//! window on the main rank (`counter`), so that every rank works and none waits on a manager.
+//! Maps send their results to the main rank (`map`).
 
 mod collectives;
 mod counter;
 mod end;
 mod hybrid;
+mod lanes;
 mod map;
 mod post;
 mod record;

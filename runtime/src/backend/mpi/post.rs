@@ -1,7 +1,8 @@
 //! The post of one communicator: every collective of dlp over MPI is point-to-point messages on
-//! one tag, each a [`Record`] that starts with the call it belongs to. MPI keeps the messages of
-//! one sender to one receiver in order, so a rank reads each other rank's records in the order
-//! that rank made its calls: a record of another call than the one expected is a mismatch,
+//! one tag, each a [`Record`] that starts with the call it belongs to; where every rank of the
+//! communicator is on this node, the records travel through shared memory instead (`lanes.rs`).
+//! Both keep the records of one sender to one receiver in order, so a rank reads each other
+//! rank's records in the order that rank made its calls: a record of another call than the one expected is a mismatch,
 //! found where it is read, and no rank takes another call's data for its own. Nothing is
 //! exchanged to check a call before it runs: a broadcast's root and a gather's senders send and
 //! go on, as they do with MPI's own collectives.
@@ -21,11 +22,11 @@ use std::time::{Duration, Instant};
 
 use mpi::Tag;
 use mpi::ffi;
-use mpi::point_to_point::MatchedReceiveVec;
+use mpi::point_to_point::{MatchedReceiveVec, Source};
 use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
-use mpi::traits::*;
 
+use super::lanes::{Lanes, Ring, Rings, Taken};
 use super::record::{Kind, Record};
 use super::waits;
 use crate::comm::Call;
@@ -94,6 +95,8 @@ struct Mailbox {
     last_sent: Vec<Option<u64>>,
     /// This rank's last calls, the newest last.
     made: VecDeque<Made>,
+    /// The rings to and from the other ranks, where they are all on this node.
+    lanes: Option<Lanes>,
 }
 
 /// One communicator of dlp's collectives, and its mailbox.
@@ -122,10 +125,11 @@ enum Fit {
 }
 
 impl Post {
-    /// The post of `comm`, the communicator of `group`'s calls.
+    /// The post of `comm`, the communicator of `group`'s calls; a collective call.
     pub(crate) fn new(comm: Arc<SimpleCommunicator>, group: Ranks) -> Post {
         let rank = comm.rank() as usize;
         let size = comm.size() as usize;
+        let lanes = Rings::of(&comm, group).map(|rings| Lanes::new(rings, rank));
         Post {
             comm,
             group,
@@ -136,6 +140,7 @@ impl Post {
                 sending: VecDeque::new(),
                 last_sent: vec![None; size],
                 made: VecDeque::with_capacity(HISTORY),
+                lanes,
             }),
         }
     }
@@ -196,10 +201,11 @@ impl Post {
                 (mailbox.arrived[from].front()).filter(|r| r.kind() == Some(Kind::End))
             {
                 // Left in place: this rank's own end reads up to it.
-                self.ended(from, call, end)
+                let end = end.clone();
+                self.ended(&mut mailbox, from, call, &end)
             }
             if let Some(record) = mailbox.arrived[from].pop_front() {
-                match self.fit(&mailbox, from, call, &record) {
+                match self.fit(&mut mailbox, from, call, &record) {
                     Fit::Yes => {
                         found = Some(record);
                         return true;
@@ -231,7 +237,7 @@ impl Post {
     /// Takes in one record that has arrived, if any: a note is looked at at once, any other
     /// record joins its sender's queue. Returns whether one arrived.
     fn take_in(&self, mailbox: &mut Mailbox, call: &Call) -> bool {
-        let Some((from, record)) = self.next_arrival() else {
+        let Some((from, record)) = self.next_arrival(mailbox) else {
             return false;
         };
         let Some(record) = record else {
@@ -246,7 +252,7 @@ impl Post {
     }
 
     /// How `record`, the next from rank `from`, fits `call`; reports a mismatch.
-    fn fit(&self, mailbox: &Mailbox, from: usize, call: &Call, record: &Record) -> Fit {
+    fn fit(&self, mailbox: &mut Mailbox, from: usize, call: &Call, record: &Record) -> Fit {
         match record.kind() {
             Some(Kind::Call) if record.fits(call) => Fit::Yes,
             Some(Kind::Note) if record.number() <= call.number => {
@@ -254,29 +260,29 @@ impl Post {
                 Fit::Skip
             }
             Some(_) if record.number() > call.number => {
-                self.report(from, self.went_on(from, call, record))
+                self.report(mailbox, from, self.went_on(from, call, record))
             }
             _ => {
                 let mine = mailbox.made_as(record.number(), call);
-                self.report(from, self.differ(mine, from, record))
+                self.report(mailbox, from, self.differ(mine, from, record))
             }
         }
     }
 
     /// A note that rank `from` waits for this rank in a call of number at most `call`'s.
-    fn look_at_note(&self, mailbox: &Mailbox, from: usize, call: &Call, note: &Record) {
+    fn look_at_note(&self, mailbox: &mut Mailbox, from: usize, call: &Call, note: &Record) {
         let number = note.number();
         let answered = mailbox.last_sent[from].is_some_and(|sent| sent >= number);
         if note.fits(call) || (number < call.number && answered) {
             return;
         }
         let mine = mailbox.made_as(number, call);
-        self.report(from, self.differ(mine, from, note))
+        self.report(mailbox, from, self.differ(mine, from, note))
     }
 
     /// Rank `from` has returned: a rank that stopped well stops this one too; otherwise it is
     /// absent from `call`.
-    fn ended(&self, from: usize, call: &Call, end: &Record) -> ! {
+    fn ended(&self, mailbox: &mut Mailbox, from: usize, call: &Call, end: &Record) -> ! {
         if end.extra() != 0 {
             stop_well(end.extra() as i32)
         }
@@ -284,7 +290,7 @@ impl Post {
         let (me, absent) = (self.world_rank(self.rank), self.world_rank(from));
         // Every rank that waits for the absent one finds it: the lowest of them reports.
         let lower = me > 1 || (me == 1 && absent != 0);
-        self.report_unless_lower(lower, call.absent(absent, error))
+        self.report_unless_lower(mailbox, lower, call.absent(absent, error))
     }
 
     /// The world rank of the rank at `index` of this communicator.
@@ -332,17 +338,17 @@ impl Post {
 
     /// Reports a mismatch with rank `other`: the lower of the two at once; the higher leaves
     /// the lower time to, since both may have found it.
-    pub(crate) fn report(&self, other: usize, message: String) -> ! {
-        self.report_unless_lower(self.rank > other, message)
+    fn report(&self, mailbox: &mut Mailbox, other: usize, message: String) -> ! {
+        self.report_unless_lower(mailbox, self.rank > other, message)
     }
 
     /// Reports `message` at once, or, where `lower` says a lower rank may report the same
     /// thing, after giving it the time to; takes in what arrives meanwhile, so that no send to
     /// this rank is held up.
-    fn report_unless_lower(&self, lower: bool, message: String) -> ! {
+    fn report_unless_lower(&self, mailbox: &mut Mailbox, lower: bool, message: String) -> ! {
         let deadline = Instant::now() + REPORT_TIME;
         while lower && Instant::now() < deadline {
-            while self.next_arrival().is_some() {}
+            while self.next_arrival(mailbox).is_some() {}
             std::thread::sleep(Duration::from_millis(1));
         }
         misuse(message)
@@ -373,21 +379,13 @@ impl Post {
         end.expect("waited until the end")
     }
 
-    /// Takes in one record that has arrived, if any, into its sender's queue.
     fn take_in_any(&self, mailbox: &mut Mailbox) -> bool {
-        let Some((from, record)) = self.next_arrival() else {
-            return false;
-        };
-        mailbox.arrived[from].extend(record);
-        true
+        mailbox.take_in_any(&self.comm)
     }
 
-    /// The next message that has arrived from any rank, with its sender, if one has; bytes
-    /// that are no record (none of dlp's ranks sends such) are `None`.
-    fn next_arrival(&self) -> Option<(usize, Option<Record>)> {
-        let message = (self.comm.any_process()).immediate_matched_probe_with_tag(TAG)?;
-        let (bytes, status) = message.matched_receive_vec::<u8>();
-        Some((status.source_rank() as usize, Record::from_bytes(bytes)))
+    /// The next message that has arrived from any rank, with its sender, if one has.
+    fn next_arrival(&self, mailbox: &mut Mailbox) -> Option<(usize, Option<Record>)> {
+        mailbox.next_arrival(&self.comm)
     }
 
     /// Returns once every send of this rank has arrived: its last call, before MPI_Finalize.
@@ -408,6 +406,13 @@ impl Drop for Post {
     fn drop(&mut self) {
         self.finish_sends();
     }
+}
+
+/// The next record by MPI from `source`, with its sender, if one has arrived.
+fn by_mpi(source: impl Source) -> Option<(usize, Option<Record>)> {
+    let message = source.immediate_matched_probe_with_tag(TAG)?;
+    let (bytes, status) = message.matched_receive_vec::<u8>();
+    Some((status.source_rank() as usize, Record::from_bytes(bytes)))
 }
 
 /// Calls `done` until it says the wait is over: polled with the rank's limit where it has one
@@ -448,8 +453,68 @@ impl Mailbox {
         });
     }
 
-    /// Starts sending `held` to rank `to` of `comm`; its bytes stay here until it is complete.
+    /// Sends `held` to rank `to` of `comm`: through its ring where the ranks share a node and
+    /// it fits a slot, else by MPI (with a marker in the ring that keeps its place).
     fn post(&mut self, comm: &SimpleCommunicator, to: usize, held: Held) {
+        if self.lanes.is_none() {
+            return self.post_by_mpi(comm, to, held);
+        }
+        if Ring::carries(held.bytes().len()) {
+            return self.write_to_ring(comm, to, Some(held.bytes()));
+        }
+        self.post_by_mpi(comm, to, held);
+        self.write_to_ring(comm, to, None);
+    }
+
+    /// Writes `record` (a marker where `None`) into the ring to rank `to`, once it has room;
+    /// takes in what arrives meanwhile, so that a rank that waits for room in this one's ring
+    /// goes on too.
+    fn write_to_ring(&mut self, comm: &SimpleCommunicator, to: usize, record: Option<&[u8]>) {
+        let lanes = self.lanes.as_mut().expect("a post with lanes");
+        if lanes.try_send(to, record) {
+            return;
+        }
+        let mut done = || {
+            let lanes = self.lanes.as_mut().expect("a post with lanes");
+            lanes.try_send(to, record) || {
+                self.take_in_any(comm);
+                false
+            }
+        };
+        wait_until(&mut done);
+    }
+
+    /// Takes in one record that has arrived, if any, into its sender's queue.
+    fn take_in_any(&mut self, comm: &SimpleCommunicator) -> bool {
+        let Some((from, record)) = self.next_arrival(comm) else {
+            return false;
+        };
+        self.arrived[from].extend(record);
+        true
+    }
+
+    /// The next message that has arrived from any rank, with its sender, if one has; bytes
+    /// that are no record (none of dlp's ranks sends such) and the marker of a record that
+    /// follows by MPI are `None`.
+    fn next_arrival(&mut self, comm: &SimpleCommunicator) -> Option<(usize, Option<Record>)> {
+        let Some(lanes) = &mut self.lanes else {
+            return by_mpi(comm.any_process());
+        };
+        let awaited =
+            (lanes.awaited_by_mpi()).find_map(|from| by_mpi(comm.process_at_rank(from as i32)));
+        if let Some((from, record)) = awaited {
+            lanes.arrived_by_mpi(from);
+            return Some((from, record));
+        }
+        match lanes.take()? {
+            (from, Taken::Bytes(bytes)) => Some((from, Record::from_bytes(bytes))),
+            (from, Taken::ByMpi) => Some((from, None)),
+        }
+    }
+
+    /// Starts sending `held` to rank `to` of `comm` by MPI; its bytes stay here until the send
+    /// is complete.
+    fn post_by_mpi(&mut self, comm: &SimpleCommunicator, to: usize, held: Held) {
         let bytes = held.bytes();
         let count = i32::try_from(bytes.len()).unwrap_or_else(|_| {
             misuse(format!(
