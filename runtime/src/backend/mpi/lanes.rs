@@ -22,7 +22,7 @@ use std::mem::{MaybeUninit, size_of};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use mpi::collective::{CommunicatorCollectives, SystemOperation};
+use mpi::collective::CommunicatorCollectives;
 use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -41,6 +41,9 @@ const BY_MPI: u32 = u32::MAX;
 /// The largest communicator given lanes: every pair of ranks has a ring (8 KiB), so the memory
 /// grows with the square of the ranks on the node.
 const MOST_RANKS: usize = 64;
+
+/// The bytes of a cache line.
+const LINE: usize = 64;
 
 /// A counter alone on its cache line, so that the writer of one does not slow the reader of
 /// the other.
@@ -163,38 +166,36 @@ impl Rings {
         }
         let size = comm.size() as usize;
         let one_node = size > 1 && size <= MOST_RANKS && comm.split_shared(0).size() == comm.size();
-        let rings = one_node.then(|| Rings::new(comm)).flatten();
+        let rings = one_node.then(|| Rings::new(comm));
         made.push((key, rings));
         rings
     }
 
-    /// Allocates every rank's rings in a window of its own; `None` on every rank if MPI
-    /// placed any rank's out of line.
-    fn new(comm: &SimpleCommunicator) -> Option<&'static Rings> {
+    /// Allocates every rank's rings in a window of its own.
+    fn new(comm: &SimpleCommunicator) -> &'static Rings {
         let (size, rank) = (comm.size() as usize, comm.rank() as usize);
         // The window's communicator, never freed: it outlives every world's.
         let comm = comm.duplicate();
-        let window = allocate_shared(&comm, size * size_of::<Ring>());
-        let base = |of: usize| segment(window, of).cast::<Ring>();
-        let aligned = (0..size).all(|of| base(of).is_aligned());
-        if aligned {
-            // SAFETY: this rank's own segment, `size` rings long and aligned; all-zero bytes
-            // are empty rings. No rank reads it before the all-reduce below.
-            unsafe { base(rank).write_bytes(0, size) };
-        }
-        let mut everywhere = false;
-        comm.all_reduce_into(&aligned, &mut everywhere, SystemOperation::logical_and());
+        // MPI need not align a segment to a cache line (Open MPI does not): each has room to
+        // start its rings at the next line. A process maps the window at an address of its
+        // own, but page by page, so the next line is the same memory in every process.
+        let window = allocate_shared(&comm, size * size_of::<Ring>() + LINE);
+        let base = |of: usize| {
+            let start = segment(window, of);
+            start.wrapping_add(start.align_offset(LINE)).cast::<Ring>()
+        };
+        // SAFETY: this rank's own segment holds `size` rings from its first line; all-zero
+        // bytes are empty rings. No rank reads them before the barrier below.
+        unsafe { base(rank).write_bytes(0, size) };
+        comm.barrier();
         std::mem::forget(comm);
-        if !everywhere {
-            return None;
-        }
         // SAFETY (the `add`s): offsets of rings within each rank's segment of `size` rings.
         let inbound = (0..size).map(|from| unsafe { base(rank).add(from) }.cast_const());
         let outbound = (0..size).map(|to| unsafe { base(to).add(rank) }.cast_const());
-        Some(Box::leak(Box::new(Rings {
+        Box::leak(Box::new(Rings {
             inbound: inbound.collect(),
             outbound: outbound.collect(),
-        })))
+        }))
     }
 
     fn inbound(&self, from: usize) -> &Ring {
