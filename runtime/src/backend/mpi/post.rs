@@ -497,9 +497,15 @@ impl Mailbox {
     /// that are no record (none of dlp's ranks sends such) and the marker of a record that
     /// follows by MPI are `None`.
     fn next_arrival(&mut self, comm: &SimpleCommunicator) -> Option<(usize, Option<Record>)> {
-        let Some(lanes) = &mut self.lanes else {
+        if self.lanes.is_none() {
             return by_mpi(comm.any_process());
-        };
+        }
+        // A large record goes by MPI, which moves it on only while its sender calls MPI: a
+        // sender that polls only its rings would leave its receiver waiting for it forever.
+        if !self.sending.is_empty() {
+            self.complete_sends();
+        }
+        let lanes = self.lanes.as_mut().expect("a post with lanes");
         let awaited =
             (lanes.awaited_by_mpi()).find_map(|from| by_mpi(comm.process_at_rank(from as i32)));
         if let Some((from, record)) = awaited {
