@@ -81,6 +81,7 @@ fn print_rows(title: &str, baseline_name: &str, baseline: &[Duration], rows: &[R
 enum Collect {
     Map,
     MapThenConcat,
+    MapThenGatherFlat,
     ForEach,
     StdMapNext,
 }
@@ -99,7 +100,7 @@ fn kernel_rows(
     reps: usize,
 ) -> (Vec<Duration>, Vec<Row>) {
     let f: fn(u64) -> f64 = if heavy { heavy_kernel } else { kernel };
-    let dlp_variants: [(&str, Split, Collect); 6] = [
+    let dlp_variants: [(&str, Split, Collect); 7] = [
         (
             "dlp managed (adaptive) + gather",
             Split::managed(),
@@ -115,6 +116,11 @@ fn kernel_rows(
             "dlp block + gather + concat (in order)",
             Split::block(),
             Collect::MapThenConcat,
+        ),
+        (
+            "dlp block + gather_flat (in order)",
+            Split::block(),
+            Collect::MapThenGatherFlat,
         ),
         (
             "dlp block, std Map (next per item) + gather",
@@ -136,7 +142,9 @@ fn kernel_rows(
                 timed_in_world(|| {
                     let share = split.over(0..ITEMS);
                     let mine: Vec<f64> = match collect {
-                        Collect::Map | Collect::MapThenConcat => share.map(f).collect(),
+                        Collect::Map | Collect::MapThenConcat | Collect::MapThenGatherFlat => {
+                            share.map(f).collect()
+                        }
                         Collect::StdMapNext => Iterator::map(share, f).collect(),
                         Collect::ForEach => {
                             let mut mine = Vec::with_capacity(share.size_hint().0);
@@ -144,6 +152,9 @@ fn kernel_rows(
                             mine
                         }
                     };
+                    if let Collect::MapThenGatherFlat = collect {
+                        return dlp::gather_flat(mine).map(|all| all.len());
+                    }
                     let all = dlp::gather(mine);
                     match collect {
                         Collect::MapThenConcat => all.map(|all| all.concat().len()),

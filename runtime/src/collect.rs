@@ -23,7 +23,20 @@ use crate::message::Message;
 /// ```
 #[track_caller]
 pub fn gather_flat<T: Message>(items: Vec<T>) -> Option<Vec<T>> {
-    gather(items).map(|all| all.into_iter().flatten().collect())
+    gather(items).map(concatenated)
+}
+
+/// The vectors one after another, in the first one's buffer: the main rank's own items are not
+/// copied (a large buffer grows in place), the others' are moved in with one copy each.
+fn concatenated<T>(parts: Vec<Vec<T>>) -> Vec<T> {
+    let total: usize = parts.iter().map(Vec::len).sum();
+    let mut parts = parts.into_iter();
+    let mut all = parts.next().unwrap_or_default();
+    all.reserve_exact(total - all.len());
+    for mut part in parts {
+        all.append(&mut part);
+    }
+    all
 }
 
 /// Results tagged with the index of their item, from every rank, on the main rank (`Some`) in
@@ -168,4 +181,25 @@ where
         merged.extend(map);
     }
     Ok(Some(merged))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::concatenated;
+
+    #[test]
+    fn parts_come_out_in_order_whatever_is_empty() {
+        assert_eq!(concatenated::<u8>(vec![]), Vec::<u8>::new());
+        assert_eq!(concatenated(vec![vec![1, 2], vec![], vec![3]]), [1, 2, 3]);
+        assert_eq!(concatenated(vec![vec![], vec![4], vec![5, 6]]), [4, 5, 6]);
+    }
+
+    #[test]
+    fn the_first_part_keeps_its_buffer() {
+        let first = Vec::with_capacity(10);
+        let buffer = first.as_ptr();
+        let all = concatenated(vec![first, vec![1u64; 4], vec![2; 6]]);
+        assert_eq!(all.as_ptr(), buffer);
+        assert_eq!(all, [[1; 4].as_slice(), &[2; 6]].concat());
+    }
 }
