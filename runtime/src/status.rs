@@ -8,7 +8,7 @@ use std::fmt;
 use std::panic::Location;
 use std::sync::Mutex;
 use std::sync::PoisonError;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use crate::comm::Call;
@@ -19,6 +19,9 @@ use crate::comm::Call;
 #[repr(align(128))]
 pub(crate) struct RankStatus {
     rank: usize,
+    /// Apart from the rest: every collective writes it, and a lock would cost more than the
+    /// call's own work on one node.
+    last_call: LastCall,
     state: Mutex<State>,
     /// The index of the item the rank's innermost loop yielded last, plus one; 0 for none.
     item: AtomicUsize,
@@ -29,8 +32,6 @@ pub(crate) struct RankStatus {
 
 #[derive(Default)]
 struct State {
-    /// The last call the rank made: what, where, which number.
-    last_call: Option<(&'static str, &'static Location<'static>, u64)>,
     /// Since when the rank waits in that call, if it does.
     waiting_since: Option<Instant>,
     /// The split whose loop body the rank runs, if any.
@@ -45,6 +46,7 @@ impl RankStatus {
     pub(crate) fn new(rank: usize, tracks_items: bool) -> Self {
         RankStatus {
             rank,
+            last_call: LastCall::default(),
             state: Mutex::new(State::default()),
             item: AtomicUsize::new(0),
             tracks_items,
@@ -62,12 +64,13 @@ impl RankStatus {
 
     /// The rank makes `call`.
     pub(crate) fn called(&self, call: &Call) {
-        self.state().last_call = Some((call.operation, call.site, call.number));
+        self.last_call
+            .set(Some((call.operation, call.site, call.number)));
     }
 
     /// The last call the rank made: its operation, site and number.
-    pub(crate) fn last_call(&self) -> Option<(&'static str, &'static Location<'static>, u64)> {
-        self.state().last_call
+    pub(crate) fn last_call(&self) -> Option<MadeCall> {
+        self.last_call.get()
     }
 
     /// The rank starts, or stops, waiting in its last call.
@@ -92,6 +95,7 @@ impl RankStatus {
     /// Forgets everything: the rank is about to run in a new world.
     pub(crate) fn reset(&self) {
         *self.state() = State::default();
+        self.last_call.set(None);
         self.item.store(0, Ordering::Relaxed);
     }
 
@@ -117,6 +121,7 @@ impl RankStatus {
         Where {
             rank: self.rank,
             state: &state,
+            last_call: self.last_call(),
             item,
         }
         .to_string()
@@ -126,6 +131,7 @@ impl RankStatus {
 struct Where<'a> {
     rank: usize,
     state: &'a State,
+    last_call: Option<MadeCall>,
     item: Option<usize>,
 }
 
@@ -133,7 +139,7 @@ impl fmt::Display for Where<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state;
         write!(f, "rank {}: ", self.rank)?;
-        match (&state.last_call, state.waiting_since) {
+        match (&self.last_call, state.waiting_since) {
             _ if state.left => write!(f, "has returned from the world")?,
             (Some((operation, site, number)), Some(since)) => write!(
                 f,
@@ -183,4 +189,112 @@ pub(crate) fn timeout_report(waiter: &str, limit: Duration, others: &[String]) -
          short for the work: raise DLP_TIMEOUT, or unset it to wait without limit",
     );
     report
+}
+
+/// A call as the status remembers it: its operation, site and number.
+pub(crate) type MadeCall = (&'static str, &'static Location<'static>, u64);
+
+/// The last call of a rank: written by that rank alone, at every call, and read by others
+/// rarely (a report, a mismatch). A sequence lock over atomics: the writer makes plain stores,
+/// and a reader that met a write in progress reads again.
+#[derive(Default)]
+struct LastCall {
+    /// Odd while a write is in progress.
+    sequence: AtomicU64,
+    /// The call's operation (its address and length) and site; a null site for none.
+    operation: AtomicPtr<u8>,
+    operation_length: AtomicUsize,
+    site: AtomicPtr<Location<'static>>,
+    number: AtomicU64,
+}
+
+impl LastCall {
+    /// Sets the last call. Only the rank whose status this is calls it (or, between worlds,
+    /// the thread that readies it for the next).
+    fn set(&self, call: Option<MadeCall>) {
+        let sequence = self.sequence.load(Ordering::Relaxed);
+        self.sequence.store(sequence + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        let (operation, site, number) = match call {
+            Some((operation, site, number)) => (operation, std::ptr::from_ref(site), number),
+            None => ("", std::ptr::null(), 0),
+        };
+        self.operation
+            .store(operation.as_ptr().cast_mut(), Ordering::Relaxed);
+        self.operation_length
+            .store(operation.len(), Ordering::Relaxed);
+        self.site.store(site.cast_mut(), Ordering::Relaxed);
+        self.number.store(number, Ordering::Relaxed);
+        self.sequence.store(sequence + 2, Ordering::Release);
+    }
+
+    fn get(&self) -> Option<MadeCall> {
+        loop {
+            let before = self.sequence.load(Ordering::Acquire);
+            let operation = self.operation.load(Ordering::Relaxed);
+            let length = self.operation_length.load(Ordering::Relaxed);
+            let site = self.site.load(Ordering::Relaxed);
+            let number = self.number.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if before % 2 == 1 || self.sequence.load(Ordering::Relaxed) != before {
+                std::hint::spin_loop();
+                continue;
+            }
+            if site.is_null() {
+                return None;
+            }
+            // SAFETY: no write began or ended between the two reads of an even sequence, so the
+            // fields are those of one `set`: the address and length of a `&'static str` and the
+            // address of a `&'static Location`.
+            let (operation, site) = unsafe {
+                let bytes = std::slice::from_raw_parts(operation.cast_const(), length);
+                (std::str::from_utf8_unchecked(bytes), &*site)
+            };
+            return Some((operation, site, number));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_call_reads_back_and_resets() {
+        let last = LastCall::default();
+        assert_eq!(last.get(), None);
+        let site = Location::caller();
+        last.set(Some(("gather", site, 7)));
+        assert_eq!(last.get(), Some(("gather", site, 7)));
+        last.set(None);
+        assert_eq!(last.get(), None);
+    }
+
+    #[test]
+    fn a_reader_never_sees_half_of_a_call() {
+        let last = LastCall::default();
+        let (barrier, broadcast) = (Location::caller(), Location::caller());
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for number in 0..200_000u64 {
+                    let call = if number % 2 == 0 {
+                        ("barrier", barrier, number)
+                    } else {
+                        ("a broadcast", broadcast, number)
+                    };
+                    last.set(Some(call));
+                }
+            });
+            for _ in 0..200_000 {
+                if let Some((operation, site, number)) = last.get() {
+                    let expected = if number % 2 == 0 {
+                        ("barrier", barrier)
+                    } else {
+                        ("a broadcast", broadcast)
+                    };
+                    assert_eq!((operation, site), expected);
+                }
+            }
+        });
+    }
 }
