@@ -50,6 +50,9 @@ pub struct Share<I: Iterator> {
     run_start: usize,
     next: usize,
     end: usize,
+    /// `end` where the run's items come straight from the iterable (stride 1, no status to
+    /// tell), else 0: the per-item path then checks one number for all three.
+    straight_end: usize,
     /// 1, or the number of ranks for round robin with chunks of one item.
     stride: usize,
     /// What is left of the indices the plan gave this rank last (with the same stride); it is
@@ -188,6 +191,7 @@ impl<I: Iterator> Share<I> {
             run_start: 0,
             next: 0,
             end: 0,
+            straight_end: 0,
             stride,
             assigned: 0..0,
             run_sizer: Sizer::adaptive(),
@@ -311,9 +315,7 @@ impl<I: Iterator> Share<I> {
     pub(crate) fn next_indexed(&mut self) -> Option<(usize, I::Item)> {
         // The common case, kept small for the loop it is inlined into: the next item of a run
         // of neighbouring indices, straight from the iterable, with no report to tell.
-        if self.next < self.end
-            && self.stride == 1
-            && self.status.is_none()
+        if self.next < self.straight_end
             && let Source::Live(items) = &mut self.source
         {
             let index = self.next;
@@ -402,6 +404,8 @@ impl<I: Iterator> Share<I> {
         }
         self.position = start;
         (self.run_start, self.next, self.end) = (start, start, end);
+        let straight = self.stride == 1 && self.status.is_none();
+        self.straight_end = if straight { end } else { 0 };
         self.untold = start;
         if let Some(journal) = &mut self.journal {
             journal.run_starts(start);
@@ -473,7 +477,7 @@ impl<I: Iterator> Share<I> {
             }
         }
         self.finished = true;
-        (self.run_start, self.next, self.end) = (0, 0, 0);
+        (self.run_start, self.next, self.end, self.straight_end) = (0, 0, 0, 0);
         self.assigned = 0..0;
         None
     }
