@@ -157,7 +157,7 @@ fn sync_tests(threads: usize, delay: usize) -> Vec<Test> {
     ]
 }
 
-fn loop_tests(threads: usize, delay: usize) -> Vec<Test> {
+fn loop_tests(threads: usize, delay: usize, reps: usize) -> Vec<Test> {
     let items = ITEMS_PER_THREAD * threads;
     let schedules = [
         ("static / block", Schedule::Static, Split::block()),
@@ -198,7 +198,7 @@ fn loop_tests(threads: usize, delay: usize) -> Vec<Test> {
             let world = World::threads(threads);
             Test {
                 name: name.to_owned(),
-                reps: 100,
+                reps,
                 rounds: LOOP_ROUNDS,
                 delay,
                 delays_per_rep: ITEMS_PER_THREAD,
@@ -279,7 +279,17 @@ fn main() {
                 "loop scheduling: {threads} x {ITEMS_PER_THREAD} items of {} ns, then a barrier",
                 ITEM_DELAY.as_nanos()
             ),
-            &loop_tests(threads, item_delay),
+            &loop_tests(threads, item_delay, 100),
+        );
+        // Items of no work: what is left is each side's own cost per loop (start, claims, the
+        // path of each item, the barrier), without the 150 us of items in which a difference
+        // between the two cores' speeds shows as overhead (see BENCHMARKS.md).
+        report(
+            &format!(
+                "the same loops, {threads} x {ITEMS_PER_THREAD} items of no work (a call of \
+                 the delay function with 0 iterations)"
+            ),
+            &loop_tests(threads, 0, 2000),
         );
     }
 }

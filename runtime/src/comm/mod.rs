@@ -83,8 +83,8 @@ pub(crate) trait Comm {
     fn hosts(&self, rank: usize) -> bool;
 
     /// Set when another rank fails in a way that does not end this process by itself: loops
-    /// check it between runs of items and unwind.
-    fn abort_flag(&self) -> Option<Arc<AtomicBool>>;
+    /// check it between runs of items and unwind. Each rank's own.
+    fn abort_flag(&self) -> Option<Arc<AbortFlag>>;
 
     /// The signal of a stop asked of the job (SIGTERM, SIGINT, SIGUSR1), if one was: journaled
     /// splits check it between runs of items. A backend of several processes passes a stop
@@ -169,6 +169,23 @@ impl Step {
             left / self.divisor
         };
         share.max(self.min).min(self.max).min(left)
+    }
+}
+
+/// A rank's flag of its world's abort, alone on its cache lines: every split of the rank takes
+/// a handle to it and drops it, and ranks sharing one flag (one reference count) would move its
+/// line between their cores at every split.
+#[derive(Default)]
+#[repr(align(128))]
+pub(crate) struct AbortFlag(AtomicBool);
+
+impl AbortFlag {
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 

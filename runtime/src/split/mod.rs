@@ -8,7 +8,6 @@ mod share;
 
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
 pub use journaled::Journaled;
@@ -17,7 +16,7 @@ pub(crate) use order::{by_debug, by_hash, by_key};
 pub(crate) use plan::block_range;
 pub use share::{Share, ShareMap, WithIndex};
 
-use crate::comm::{Call, Comm, LocalCounter, Shared};
+use crate::comm::{AbortFlag, Call, Comm, LocalCounter, Shared};
 use crate::context::{self, RankContext};
 use crate::journal::{self, Kind, OnStop, Opened};
 use crate::observe::{RankWatch, SplitWatch};
@@ -565,7 +564,7 @@ impl<I: Iterator> Items<I> {
     }
 
     #[track_caller]
-    fn share(self, plan: Plan, stride: usize, aborted: Option<Arc<AtomicBool>>) -> Share<I> {
+    fn share(self, plan: Plan, stride: usize, aborted: Option<Arc<AbortFlag>>) -> Share<I> {
         match self {
             Items::Live(items) => Share::live(items, plan, stride, aborted),
             Items::Prefixed(items) => Share::prefixed(items, plan, stride, aborted),

@@ -3,10 +3,10 @@
 use std::ops::Range;
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::SplitShared;
 use super::plan::{Sizer, Want, dealt_below};
+use crate::comm::AbortFlag;
 use crate::context;
 use crate::failure::{forget_failed_item, stop, unwinding_through_item};
 use crate::journal::{Cursor, OnStop};
@@ -50,8 +50,8 @@ pub struct Share<I: Iterator> {
     run_start: usize,
     next: usize,
     end: usize,
-    /// `end` where the run's items come straight from the iterable (stride 1, no status to
-    /// tell), else 0: the per-item path then checks one number for all three.
+    /// `end` where the run's next items come straight from the iterable, `stride` apart, with
+    /// no status to tell; else 0: the per-item path then checks one number for all of these.
     straight_end: usize,
     /// 1, or the number of ranks for round robin with chunks of one item.
     stride: usize,
@@ -63,7 +63,7 @@ pub struct Share<I: Iterator> {
     run_sizer: Sizer,
     plan: Plan,
     /// Set when another rank's failure aborts the world, where the backend has such a flag.
-    aborted: Option<Arc<AtomicBool>>,
+    aborted: Option<Arc<AbortFlag>>,
     finished: bool,
     /// Progress, report and timeline, when asked for; told once per run.
     watch: Option<RankWatch>,
@@ -158,7 +158,7 @@ impl<I: Iterator> Share<I> {
         items: I,
         plan: Plan,
         stride: usize,
-        aborted: Option<Arc<AtomicBool>>,
+        aborted: Option<Arc<AbortFlag>>,
     ) -> Self {
         Share::new(Source::Live(items), plan, stride, aborted)
     }
@@ -168,7 +168,7 @@ impl<I: Iterator> Share<I> {
         items: Prefixed<I>,
         plan: Plan,
         stride: usize,
-        aborted: Option<Arc<AtomicBool>>,
+        aborted: Option<Arc<AbortFlag>>,
     ) -> Self {
         Share::new(Source::Prefixed(items), plan, stride, aborted)
     }
@@ -177,13 +177,13 @@ impl<I: Iterator> Share<I> {
     pub(crate) fn of_collected(
         items: CollectedItems<I>,
         plan: Plan,
-        aborted: Option<Arc<AtomicBool>>,
+        aborted: Option<Arc<AbortFlag>>,
     ) -> Self {
         Share::new(Source::Collected(items.0), plan, 1, aborted)
     }
 
     #[track_caller]
-    fn new(source: Source<I>, plan: Plan, stride: usize, aborted: Option<Arc<AtomicBool>>) -> Self {
+    fn new(source: Source<I>, plan: Plan, stride: usize, aborted: Option<Arc<AbortFlag>>) -> Self {
         forget_failed_item();
         Share {
             source,
@@ -311,27 +311,34 @@ impl<I: Iterator> Share<I> {
     }
 
     /// The next item of this rank, with its index.
-    #[inline]
+    ///
+    /// Always inlined: in a loop whose body is large the compiler would otherwise call it, and
+    /// a call per item costs more than the item's own path.
+    #[inline(always)]
     pub(crate) fn next_indexed(&mut self) -> Option<(usize, I::Item)> {
-        // The common case, kept small for the loop it is inlined into: the next item of a run
-        // of neighbouring indices, straight from the iterable, with no report to tell.
+        // The common case, kept small for the loop it is inlined into: the next item of the
+        // current run, straight from the iterable, with no report to tell.
         if self.next < self.straight_end
             && let Source::Live(items) = &mut self.source
         {
             let index = self.next;
-            let Some(item) = items.next() else {
+            let item = match self.stride {
+                1 => items.next(),
+                stride => items.nth(stride - 1),
+            };
+            let Some(item) = item else {
                 self.record_below(index);
                 return self.finish();
             };
-            self.next += 1;
+            self.next += self.stride;
             return Some((index, item));
         }
         self.next_indexed_in_general()
     }
 
-    /// [`Share::next_indexed`] for every case: a new run, a stride, a report, items that ran
-    /// out. Inlined as well: round robin takes it for every item.
-    #[inline]
+    /// [`Share::next_indexed`] for every other case: a new run, the first item of a run with a
+    /// stride, a report, items that ran out.
+    #[inline(never)]
     fn next_indexed_in_general(&mut self) -> Option<(usize, I::Item)> {
         if self.next >= self.end && !self.next_run() {
             return None;
@@ -347,6 +354,9 @@ impl<I: Iterator> Share<I> {
                 self.next += self.stride;
                 if let Some(status) = &self.status {
                     status.at_item(index);
+                } else if self.stride > 1 && matches!(self.source, Source::Live(_)) {
+                    // The source stands at this item: the run's next items are `stride` on.
+                    self.straight_end = self.end;
                 }
                 Some((index, item))
             }
@@ -368,7 +378,7 @@ impl<I: Iterator> Share<I> {
             return self.finish::<()>().is_some();
         }
         if let Some(aborted) = &self.aborted
-            && aborted.load(Ordering::Relaxed)
+            && aborted.is_set()
         {
             stop();
         }
@@ -404,6 +414,8 @@ impl<I: Iterator> Share<I> {
         }
         self.position = start;
         (self.run_start, self.next, self.end) = (start, start, end);
+        // With a stride the source stands `stride` items before the next only from the run's
+        // second item on: the general path yields the first and sets `straight_end` then.
         let straight = self.stride == 1 && self.status.is_none();
         self.straight_end = if straight { end } else { 0 };
         self.untold = start;
@@ -528,7 +540,7 @@ impl<I: Iterator> Share<I> {
 impl<I: Iterator> Iterator for Share<I> {
     type Item = I::Item;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<I::Item> {
         self.next_indexed().map(|(_, item)| item)
     }

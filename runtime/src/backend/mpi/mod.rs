@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use mpi::collective::CommunicatorCollectives;
 use mpi::topology::{Color, Communicator, SimpleCommunicator};
 
-use crate::comm::{Call, Codec, Comm, Counter, ResultChannel, Shared, Value};
+use crate::comm::{AbortFlag, Call, Codec, Comm, Counter, ResultChannel, Shared, Value};
 use crate::config::Watch;
 use crate::context::{self, RankContext};
 use crate::failure::{Failure, run_guarded};
@@ -130,7 +130,7 @@ impl Comm for MpiRank {
         rank == self.rank
     }
 
-    fn abort_flag(&self) -> Option<Arc<AtomicBool>> {
+    fn abort_flag(&self) -> Option<Arc<AbortFlag>> {
         None // a failing rank ends the whole job with MPI_Abort
     }
 

@@ -3,9 +3,10 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use crate::comm::{Call, Codec, Comm, Counter, LocalCounter, ResultChannel, Shared, Value};
+use crate::comm::{
+    AbortFlag, Call, Codec, Comm, Counter, LocalCounter, ResultChannel, Shared, Value,
+};
 use crate::config::Watch;
 use crate::context::{self, RankContext};
 use crate::failure::{Failure, run_guarded};
@@ -52,7 +53,7 @@ impl Comm for Solo {
         rank == 0
     }
 
-    fn abort_flag(&self) -> Option<Arc<AtomicBool>> {
+    fn abort_flag(&self) -> Option<Arc<AbortFlag>> {
         None // the only rank's failure ends the world by itself
     }
 }

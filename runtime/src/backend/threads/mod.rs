@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use crate::comm::{
-    Call, Codec, Combine, Comm, Counter, LocalCounter, ResultChannel, Shared, Value,
+    AbortFlag, Call, Codec, Combine, Comm, Counter, LocalCounter, ResultChannel, Shared, Value,
 };
 use crate::config::Watch;
 use crate::context::{self, RankContext};
@@ -72,6 +72,8 @@ pub(super) struct ThreadWorld {
     /// Where each rank is, and how long a rank may wait.
     pub(super) waits: Arc<Waits>,
     aborted: Arc<AtomicBool>,
+    /// The same, one flag for each rank here (see [`AbortFlag`]).
+    rank_aborted: Vec<Arc<AbortFlag>>,
     ending: Ending,
 }
 
@@ -107,6 +109,7 @@ impl ThreadWorld {
         });
         ThreadWorld {
             size,
+            rank_aborted: here.ranks.clone().map(|_| Arc::default()).collect(),
             board: Board::new(here.clone(), Arc::clone(&waits)),
             here,
             observer,
@@ -123,6 +126,7 @@ impl ThreadWorld {
     fn abort(&self, failure: Failure) {
         self.failure().get_or_insert(failure);
         self.aborted.store(true, Ordering::SeqCst);
+        self.rank_aborted.iter().for_each(|flag| flag.set());
         self.board.abort();
         let sleepers = std::mem::take(
             &mut *self
@@ -453,8 +457,9 @@ impl Comm for ThreadRank {
         true
     }
 
-    fn abort_flag(&self) -> Option<Arc<AtomicBool>> {
-        Some(Arc::clone(&self.world.aborted))
+    fn abort_flag(&self) -> Option<Arc<AbortFlag>> {
+        let here = self.rank - self.world.here.ranks.start;
+        Some(Arc::clone(&self.world.rank_aborted[here]))
     }
 }
 

@@ -80,7 +80,9 @@ pub(super) fn spin_until_in(crowded: bool, mut ready: impl FnMut() -> bool) -> b
         }
         return ready();
     }
-    let start = Instant::now();
+    // The clock is read only once the first polls failed: most waits end within them, and
+    // reading it costs about as much as a whole barrier's own work.
+    let mut start = None;
     loop {
         for _ in 0..64 {
             if ready() {
@@ -88,7 +90,7 @@ pub(super) fn spin_until_in(crowded: bool, mut ready: impl FnMut() -> bool) -> b
             }
             std::hint::spin_loop();
         }
-        if start.elapsed() > SPIN_TIME {
+        if start.get_or_insert_with(Instant::now).elapsed() > SPIN_TIME {
             return ready();
         }
     }

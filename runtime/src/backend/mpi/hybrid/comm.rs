@@ -4,7 +4,6 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use super::super::collectives::{
     self, Pieces, all_gather_bytes, broadcast_bytes, frame, gather_bytes, scatter_bytes, unframe,
@@ -15,7 +14,7 @@ use super::super::served::ServedCounter;
 use super::Process;
 use crate::backend::threads::Here;
 use crate::backend::threads::board::{Board, Round, Until};
-use crate::comm::{Call, Codec, Comm, Counter, ResultChannel, Shared, Value};
+use crate::comm::{AbortFlag, Call, Codec, Comm, Counter, ResultChannel, Shared, Value};
 use crate::ranks::Ranks;
 
 /// One rank-thread of a process.
@@ -266,7 +265,7 @@ impl Comm for HybridRank {
         self.here().ranks.contains(&rank)
     }
 
-    fn abort_flag(&self) -> Option<Arc<AtomicBool>> {
+    fn abort_flag(&self) -> Option<Arc<AbortFlag>> {
         None // a failing rank ends the whole job with MPI_Abort
     }
 
