@@ -253,3 +253,68 @@ fn a_second_loop_over_a_journal_finds_every_item_of_the_first_done() {
     }
     let _ = std::fs::remove_dir_all(&journal);
 }
+
+/// A dynamic split takes again what an earlier one of its rank shared once nobody holds it:
+/// splits one after another, of every length, known or not, and two alive at once, each still
+/// give every item exactly once. The same world runs twice, as a kept world does.
+#[test]
+fn dynamic_splits_one_after_another_each_give_every_item_once() {
+    /// A round on one rank: the length, and the rank's items of the three splits.
+    type Round = (u64, Vec<u64>, Vec<u64>, Vec<u64>);
+    common::no_hang(|| {
+        for size in [2, 3, 5] {
+            let world = World::threads(size);
+            for _ in 0..2 {
+                let shares = world.run(|| {
+                    let mut shares = Vec::new();
+                    for round in 0..60u64 {
+                        let count = round * 7 % 23 + round % 3;
+                        let split = match round % 3 {
+                            0 => Split::managed(),
+                            1 => Split::managed().chunk(1 + round as usize % 4),
+                            _ => Split::guided(),
+                        };
+                        let one: Vec<u64> = if round % 2 == 0 {
+                            split.over(0..count).collect()
+                        } else {
+                            split.over((0..).take_while(|&x| x < count)).collect()
+                        };
+                        // The first still held while the second starts: they share nothing.
+                        let first = Split::managed().over(0..count);
+                        let second = Split::guided().over(0..count + 5);
+                        let (first, second): (Vec<u64>, Vec<u64>) =
+                            (first.collect(), second.collect());
+                        shares.push((count, one, first, second));
+                    }
+                    dlp::all_gather(shares)
+                });
+                for round in 0..60 {
+                    let count = shares[0][round].0;
+                    let union = |pick: fn(&Round) -> &Vec<u64>| {
+                        common::sorted(
+                            shares
+                                .iter()
+                                .map(|rank| pick(&rank[round]).clone())
+                                .collect(),
+                        )
+                    };
+                    assert_eq!(
+                        union(|s| &s.1),
+                        (0..count).collect::<Vec<_>>(),
+                        "round {round}"
+                    );
+                    assert_eq!(
+                        union(|s| &s.2),
+                        (0..count).collect::<Vec<_>>(),
+                        "round {round}"
+                    );
+                    assert_eq!(
+                        union(|s| &s.3),
+                        (0..count + 5).collect::<Vec<_>>(),
+                        "round {round}"
+                    );
+                }
+            }
+        }
+    });
+}

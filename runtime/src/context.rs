@@ -5,7 +5,7 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::comm::{Call, Comm};
+use crate::comm::{Call, Comm, Shared};
 use crate::config::process_rank;
 use crate::observe::Observer;
 use crate::ranks::Ranks;
@@ -26,6 +26,10 @@ pub(crate) struct RankContext {
     worker_calls: Cell<u64>,
     /// The splits whose loop bodies this rank is running, innermost last: where each began.
     bodies: RefCell<Vec<&'static Location<'static>>>,
+    /// What the ranks of this rank's earlier dynamic splits shared, kept for its later ones to
+    /// take again once nobody holds it (see `Split::join`): made through `comm`, so fit for
+    /// this world only.
+    pub(crate) spare_splits: RefCell<Vec<Shared>>,
 }
 
 impl RankContext {
@@ -45,6 +49,7 @@ impl RankContext {
             calls: Cell::new(0),
             worker_calls: Cell::new(0),
             bodies: RefCell::new(Vec::new()),
+            spare_splits: RefCell::new(Vec::new()),
         }
     }
 

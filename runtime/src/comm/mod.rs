@@ -127,6 +127,13 @@ pub(crate) trait Counter: Send + Sync {
         }
     }
 
+    /// Sets the counter back to 0 for another split, where the caller holds its only handle and
+    /// it lives in this process alone; false for a counter that other processes share, which
+    /// only a collective call could set back.
+    fn reset(&self) -> bool {
+        false
+    }
+
     /// Adds `count`, when no rank needs the sum before [`Counter::settle`]: a backend whose
     /// ranks reach the counter by message need not wait for a reply.
     fn add(&self, count: usize) {
@@ -198,6 +205,12 @@ pub(crate) struct LocalCounter(AtomicUsize);
 impl Counter for LocalCounter {
     fn load(&self) -> usize {
         self.0.load(Ordering::Relaxed)
+    }
+
+    fn reset(&self) -> bool {
+        // Ordered before the next split's claims by the round that hands the counter out.
+        self.0.store(0, Ordering::Relaxed);
+        true
     }
 
     fn fetch_add(&self, count: usize) -> usize {

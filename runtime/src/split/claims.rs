@@ -27,6 +27,13 @@ impl Claims {
         Claims::on(Box::new(crate::comm::LocalCounter::default()), length)
     }
 
+    /// Starts the claims again at 0, for a split over `length` items; false where the counter
+    /// cannot be set back (see [`Counter::reset`]).
+    pub(crate) fn restart(&mut self, length: Option<usize>) -> bool {
+        self.length = length;
+        self.next.reset()
+    }
+
     /// The length of the iterable, if known.
     pub(crate) fn length(&self) -> Option<usize> {
         self.length
