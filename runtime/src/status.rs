@@ -23,6 +23,9 @@ pub(crate) struct RankStatus {
     /// call's own work on one node.
     last_call: LastCall,
     state: Mutex<State>,
+    /// The split whose loop body the rank runs (its `&'static Location`), null for none: apart
+    /// from the rest too, as every split writes it twice.
+    body: AtomicPtr<Location<'static>>,
     /// The index of the item the rank's innermost loop yielded last, plus one; 0 for none.
     item: AtomicUsize,
     /// Whether loops tell [`RankStatus::at_item`] each item: only where a report can be made
@@ -34,8 +37,6 @@ pub(crate) struct RankStatus {
 struct State {
     /// Since when the rank waits in that call, if it does.
     waiting_since: Option<Instant>,
-    /// The split whose loop body the rank runs, if any.
-    body: Option<&'static Location<'static>>,
     /// Whether the rank's body has returned.
     left: bool,
     /// The error the rank's `#[dlp::main]` returned, if it did.
@@ -48,6 +49,7 @@ impl RankStatus {
             rank,
             last_call: LastCall::default(),
             state: Mutex::new(State::default()),
+            body: AtomicPtr::new(std::ptr::null_mut()),
             item: AtomicUsize::new(0),
             tracks_items,
         }
@@ -80,8 +82,11 @@ impl RankStatus {
 
     /// The rank runs the body of the loop of the split at `site` (`None`: no loop).
     pub(crate) fn in_body(&self, site: Option<&'static Location<'static>>) {
-        self.state().body = site;
-        if site.is_none() {
+        let site = site.map_or(std::ptr::null_mut(), |site| {
+            std::ptr::from_ref(site).cast_mut()
+        });
+        self.body.store(site, Ordering::Release);
+        if site.is_null() {
             self.item.store(0, Ordering::Relaxed);
         }
     }
@@ -92,9 +97,16 @@ impl RankStatus {
         self.item.store(index + 1, Ordering::Relaxed);
     }
 
+    /// The split whose loop body the rank runs, if any.
+    fn body(&self) -> Option<&'static Location<'static>> {
+        // SAFETY: `body` holds null or a pointer made from a `&'static Location` (`in_body`).
+        unsafe { self.body.load(Ordering::Acquire).as_ref() }
+    }
+
     /// Forgets everything: the rank is about to run in a new world.
     pub(crate) fn reset(&self) {
         *self.state() = State::default();
+        self.body.store(std::ptr::null_mut(), Ordering::Relaxed);
         self.last_call.set(None);
         self.item.store(0, Ordering::Relaxed);
     }
@@ -121,6 +133,7 @@ impl RankStatus {
         Where {
             rank: self.rank,
             state: &state,
+            body: self.body(),
             last_call: self.last_call(),
             item,
         }
@@ -131,6 +144,7 @@ impl RankStatus {
 struct Where<'a> {
     rank: usize,
     state: &'a State,
+    body: Option<&'static Location<'static>>,
     last_call: Option<MadeCall>,
     item: Option<usize>,
 }
@@ -147,7 +161,7 @@ impl fmt::Display for Where<'_> {
                 seconds(since.elapsed())
             )?,
             (call, _) => {
-                match (state.body, self.item) {
+                match (self.body, self.item) {
                     (Some(split), Some(item)) => {
                         write!(f, "runs item {item} of the loop of the split at {split}")?
                     }
