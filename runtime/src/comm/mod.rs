@@ -187,6 +187,7 @@ impl Step {
 pub(crate) struct AbortFlag(AtomicBool);
 
 impl AbortFlag {
+    #[inline]
     pub(crate) fn is_set(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }

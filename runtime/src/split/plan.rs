@@ -57,7 +57,9 @@ impl Sizer {
         }
     }
 
-    /// The next request, after a chunk of `finished` items (0 for the first).
+    /// The next request, after a chunk of `finished` items (0 for the first). Inlined: a
+    /// dynamic split with a fixed chunk asks at every claim.
+    #[inline]
     pub(crate) fn next_want(&mut self, finished: usize) -> Want {
         match self {
             Sizer::Fixed(chunk) => Want::Exactly(*chunk),
@@ -65,20 +67,23 @@ impl Sizer {
                 min: *min,
                 divisor: *ranks,
             },
-            Sizer::Adaptive { last, started } => {
-                let now = Instant::now();
-                if let Some(previous) = started.replace(now)
-                    && finished > 0
-                {
-                    let per_item = (now - previous).as_nanos() / finished as u128;
-                    let fitting = ADAPTIVE_CHUNK_TIME.as_nanos() / per_item.max(1);
-                    let fitting = usize::try_from(fitting).unwrap_or(usize::MAX);
-                    *last = fitting.clamp(1, last.saturating_mul(4));
-                }
-                Want::About(*last)
-            }
+            Sizer::Adaptive { last, started } => Want::About(adapted(last, started, finished)),
         }
     }
+}
+
+/// The next adaptive chunk after `last`, begun at `started`, of which `finished` items are done.
+fn adapted(last: &mut usize, started: &mut Option<Instant>, finished: usize) -> usize {
+    let now = Instant::now();
+    if let Some(previous) = started.replace(now)
+        && finished > 0
+    {
+        let per_item = (now - previous).as_nanos() / finished as u128;
+        let fitting = ADAPTIVE_CHUNK_TIME.as_nanos() / per_item.max(1);
+        let fitting = usize::try_from(fitting).unwrap_or(usize::MAX);
+        *last = fitting.clamp(1, last.saturating_mul(4));
+    }
+    *last
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ enum Source<I: Iterator> {
 
 impl<I: Iterator> Source<I> {
     /// The item after skipping `skip` items.
-    #[inline]
+    #[inline(always)]
     fn next_after(&mut self, skip: usize) -> Option<I::Item> {
         match (self, skip) {
             (Source::Live(items), 0) => items.next(),
@@ -371,6 +371,9 @@ impl<I: Iterator> Share<I> {
     /// that the per-item path stays small.
     #[inline(never)]
     fn next_run(&mut self) -> bool {
+        if let Some(more) = self.next_chunk_as_run() {
+            return more;
+        }
         if self.finished {
             return false;
         }
@@ -431,6 +434,54 @@ impl<I: Iterator> Share<I> {
         }
         self.assigned.start = end;
         start < end || self.next_run()
+    }
+
+    /// [`Share::next_run`] for a dynamic split with a fixed chunk of at most [`UNTIMED_RUN`]
+    /// items, where the run after a finished one is simply the next chunk claimed: no journal, no
+    /// watch, no assignment left, past the first run. The claim alone, close to what an OpenMP
+    /// runtime does, where `managed().chunk(1)` claims for every item. `None` where the general
+    /// path must take it.
+    #[inline]
+    fn next_chunk_as_run(&mut self) -> Option<bool> {
+        let Plan::Claimed {
+            shared,
+            sizer: Sizer::Fixed(chunk),
+            ranks,
+            last_chunk,
+        } = &mut self.plan
+        else {
+            return None;
+        };
+        let general = *chunk > UNTIMED_RUN
+            || self.stride != 1
+            || self.finished
+            || !self.in_body
+            || self.journal.is_some()
+            || self.watch.is_some()
+            || !self.assigned.is_empty();
+        if general {
+            return None;
+        }
+        if let Some(aborted) = &self.aborted
+            && aborted.is_set()
+        {
+            stop();
+        }
+        if self.end > self.run_start {
+            self.position = self.end; // the finished run's items were all taken
+        }
+        let claimed = shared.claims.claim(Want::Exactly(*chunk), *ranks);
+        let Some(Range { start, end }) = claimed else {
+            return Some(self.finish::<()>().is_some());
+        };
+        *last_chunk = end - start;
+        if !self.source.skip(start - self.position) {
+            return Some(self.finish::<()>().is_some());
+        }
+        self.position = start;
+        (self.run_start, self.next, self.end, self.untold) = (start, start, end, start);
+        self.straight_end = if self.status.is_none() { end } else { 0 };
+        Some(start < end || self.next_run())
     }
 
     /// The next indices the plan gives this rank, in increasing order.
