@@ -16,14 +16,14 @@ pub(crate) use order::{by_debug, by_hash, by_key};
 pub(crate) use plan::block_range;
 pub use share::{Share, ShareMap, WithIndex};
 
-use crate::comm::{AbortFlag, Call, Comm, LocalCounter, Shared};
+use crate::comm::{Call, Comm, LocalCounter, Shared};
 use crate::context::{self, RankContext};
 use crate::journal::{self, Kind, OnStop, Opened};
 use crate::observe::{RankWatch, SplitWatch};
 use crate::ranks::Ranks;
 use claims::Claims;
 use plan::Sizer;
-use share::{CollectedItems, Plan, Prefixed, collected, exact_length};
+use share::{CollectedItems, Plan, Prefixed, Sharing, collected, exact_length};
 
 /// How the items of a split are assigned to ranks.
 ///
@@ -292,10 +292,13 @@ impl Split {
             .map(|watch| RankWatch::new(Arc::new(watch), context::rank()));
         let every_position = 0..left.unwrap_or(usize::MAX);
         let cursor = journal.map(|journal| journal.cursor(context::rank(), true, OnStop::Unwind));
-        items
-            .share(Plan::Single(Some(every_position)), 1, None)
-            .watched(watch)
-            .journaled(cursor)
+        let sharing = Sharing {
+            stride: 1,
+            aborted: None,
+            watch,
+            journal: cursor,
+        };
+        items.share(Plan::Single(Some(every_position)), sharing)
     }
 
     /// How the split is named in progress bars, reports and timelines: by the place in the
@@ -415,10 +418,13 @@ impl Split {
             let on_stop = if is_map { OnStop::End } else { OnStop::Unwind };
             opened.cursor(rank.rank, !is_map, on_stop)
         });
-        let share = items
-            .share(plan, stride, rank.comm.abort_flag())
-            .watched(watch)
-            .journaled(cursor);
+        let sharing = Sharing {
+            stride,
+            aborted: rank.comm.abort_flag(),
+            watch,
+            journal: cursor,
+        };
+        let share = items.share(plan, sharing);
         (share, opened)
     }
 
@@ -590,11 +596,11 @@ impl<I: Iterator> Items<I> {
     }
 
     #[track_caller]
-    fn share(self, plan: Plan, stride: usize, aborted: Option<Arc<AbortFlag>>) -> Share<I> {
+    fn share(self, plan: Plan, sharing: Sharing) -> Share<I> {
         match self {
-            Items::Live(items) => Share::live(items, plan, stride, aborted),
-            Items::Prefixed(items) => Share::prefixed(items, plan, stride, aborted),
-            Items::Collected(items) => Share::of_collected(items, plan, aborted),
+            Items::Live(items) => Share::live(items, plan, sharing),
+            Items::Prefixed(items) => Share::prefixed(items, plan, sharing),
+            Items::Collected(items) => Share::of_collected(items, plan, sharing),
         }
     }
 }

@@ -152,38 +152,40 @@ pub(crate) fn collected<I: Iterator>(
 
 pub(crate) struct CollectedItems<I: Iterator>(std::vec::IntoIter<I::Item>);
 
+/// How a rank takes its share of a split, besides the plan: given to the share as it is made,
+/// in one piece (a share is large, and each builder step moved it).
+pub(crate) struct Sharing {
+    /// 1, or the number of ranks for round robin with chunks of one item.
+    pub(crate) stride: usize,
+    pub(crate) aborted: Option<Arc<AbortFlag>>,
+    /// This rank's part in watching the split, if it is watched.
+    pub(crate) watch: Option<RankWatch>,
+    /// For a journaled split, where this rank records its finished items.
+    pub(crate) journal: Option<Cursor>,
+}
+
 impl<I: Iterator> Share<I> {
     #[track_caller]
-    pub(crate) fn live(
-        items: I,
-        plan: Plan,
-        stride: usize,
-        aborted: Option<Arc<AbortFlag>>,
-    ) -> Self {
-        Share::new(Source::Live(items), plan, stride, aborted)
+    pub(crate) fn live(items: I, plan: Plan, sharing: Sharing) -> Self {
+        Share::new(Source::Live(items), plan, sharing)
     }
 
     #[track_caller]
-    pub(crate) fn prefixed(
-        items: Prefixed<I>,
-        plan: Plan,
-        stride: usize,
-        aborted: Option<Arc<AbortFlag>>,
-    ) -> Self {
-        Share::new(Source::Prefixed(items), plan, stride, aborted)
+    pub(crate) fn prefixed(items: Prefixed<I>, plan: Plan, sharing: Sharing) -> Self {
+        Share::new(Source::Prefixed(items), plan, sharing)
     }
 
     #[track_caller]
-    pub(crate) fn of_collected(
-        items: CollectedItems<I>,
-        plan: Plan,
-        aborted: Option<Arc<AbortFlag>>,
-    ) -> Self {
-        Share::new(Source::Collected(items.0), plan, 1, aborted)
+    pub(crate) fn of_collected(items: CollectedItems<I>, plan: Plan, sharing: Sharing) -> Self {
+        let sharing = Sharing {
+            stride: 1,
+            ..sharing
+        };
+        Share::new(Source::Collected(items.0), plan, sharing)
     }
 
     #[track_caller]
-    fn new(source: Source<I>, plan: Plan, stride: usize, aborted: Option<Arc<AbortFlag>>) -> Self {
+    fn new(source: Source<I>, plan: Plan, sharing: Sharing) -> Self {
         forget_failed_item();
         Share {
             source,
@@ -192,27 +194,21 @@ impl<I: Iterator> Share<I> {
             next: 0,
             end: 0,
             straight_end: 0,
-            stride,
+            stride: sharing.stride,
             assigned: 0..0,
             run_sizer: Sizer::adaptive(),
             plan,
-            aborted,
+            aborted: sharing.aborted,
             finished: false,
-            watch: None,
+            watch: sharing.watch,
             untold: 0,
             site: Location::caller(),
             in_body: false,
             status: context::current()
                 .filter(|rank| rank.status.tracks_items())
                 .map(|rank| Arc::clone(&rank.status)),
-            journal: None,
+            journal: sharing.journal.map(Box::new),
         }
-    }
-
-    /// Takes the items of a journaled split through `cursor`.
-    pub(crate) fn journaled(mut self, cursor: Option<Cursor>) -> Self {
-        self.journal = cursor.map(Box::new);
-        self
     }
 
     /// Records the items of the current run below `end` as finished, in a journaled split.
@@ -240,12 +236,6 @@ impl<I: Iterator> Share<I> {
             OnStop::Unwind => crate::failure::stop_well(signal),
             OnStop::End => false,
         }
-    }
-
-    /// Attaches this rank's part in watching the split.
-    pub(crate) fn watched(mut self, watch: Option<RankWatch>) -> Self {
-        self.watch = watch;
-        self
     }
 
     /// Tells the watch about the items yielded since it was last told.
