@@ -189,7 +189,8 @@ pub(crate) struct AbortFlag(AtomicBool);
 impl AbortFlag {
     #[inline]
     pub(crate) fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        // Acquire: whoever sees the world aborted sees the failure recorded before it.
+        self.0.load(Ordering::Acquire)
     }
 
     pub(crate) fn set(&self) {

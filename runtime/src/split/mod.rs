@@ -431,8 +431,9 @@ impl Split {
     /// What the ranks of `call` share for this split, made once per process.
     fn join(&self, rank: &RankContext, call: &Call) -> Arc<SplitShared> {
         let comm = &*rank.comm;
-        let shares_nothing = !self.is_dynamic() && !self.progress && rank.observer.is_none();
-        let reusable = self.is_dynamic() && !self.progress && rank.observer.is_none();
+        let watched = self.progress || rank.observer.is_some();
+        let shares_nothing = !self.is_dynamic() && !watched;
+        let reusable = self.is_dynamic() && !watched;
         let mut make = || -> Shared {
             if shares_nothing {
                 return nothing_shared();

@@ -402,16 +402,9 @@ impl<I: Iterator> Share<I> {
         let end = start
             .saturating_add(length.saturating_mul(self.stride))
             .min(self.assigned.end);
-        if !self.source.skip(start - self.position) {
-            return self.finish::<()>().is_some();
+        if !self.begin_run(start, end) {
+            return false;
         }
-        self.position = start;
-        (self.run_start, self.next, self.end) = (start, start, end);
-        // With a stride the source stands `stride` items before the next only from the run's
-        // second item on: the general path yields the first and sets `straight_end` then.
-        let straight = self.stride == 1 && self.status.is_none();
-        self.straight_end = if straight { end } else { 0 };
-        self.untold = start;
         if let Some(journal) = &mut self.journal {
             journal.run_starts(start);
         }
@@ -465,13 +458,23 @@ impl<I: Iterator> Share<I> {
             return Some(self.finish::<()>().is_some());
         };
         *last_chunk = end - start;
+        Some(self.begin_run(start, end) && (start < end || self.next_run()))
+    }
+
+    /// Makes `start..end` (in the stride) the current run, the source moved to its first item;
+    /// false, the share finished, where the items ran out before it.
+    #[inline(always)]
+    fn begin_run(&mut self, start: usize, end: usize) -> bool {
         if !self.source.skip(start - self.position) {
-            return Some(self.finish::<()>().is_some());
+            return self.finish::<()>().is_some();
         }
         self.position = start;
         (self.run_start, self.next, self.end, self.untold) = (start, start, end, start);
-        self.straight_end = if self.status.is_none() { end } else { 0 };
-        Some(start < end || self.next_run())
+        // With a stride the source stands `stride` items before the next only from the run's
+        // second item on: the general path yields the first and sets `straight_end` then.
+        let straight = self.stride == 1 && self.status.is_none();
+        self.straight_end = if straight { end } else { 0 };
+        true
     }
 
     /// The next indices the plan gives this rank, in increasing order.

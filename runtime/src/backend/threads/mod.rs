@@ -9,7 +9,6 @@ mod team;
 
 use std::ops::Range;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -71,9 +70,9 @@ pub(super) struct ThreadWorld {
     pub(super) board: Board,
     /// Where each rank is, and how long a rank may wait.
     pub(super) waits: Arc<Waits>,
-    aborted: Arc<AtomicBool>,
-    /// The same, one flag for each rank here (see [`AbortFlag`]).
-    rank_aborted: Vec<Arc<AbortFlag>>,
+    /// Whether the world aborted: one flag for each rank here, all set when it aborts (see
+    /// [`AbortFlag`]).
+    aborted: Vec<Arc<AbortFlag>>,
     ending: Ending,
 }
 
@@ -109,12 +108,11 @@ impl ThreadWorld {
         });
         ThreadWorld {
             size,
-            rank_aborted: here.ranks.clone().map(|_| Arc::default()).collect(),
+            aborted: here.ranks.clone().map(|_| Arc::default()).collect(),
             board: Board::new(here.clone(), Arc::clone(&waits)),
             here,
             observer,
             waits,
-            aborted: Arc::new(AtomicBool::new(false)),
             ending: Ending {
                 failure: Mutex::new(None),
                 sleepers: Mutex::new(Vec::new()),
@@ -125,8 +123,7 @@ impl ThreadWorld {
     /// Ends the world: records the first failure and wakes every rank, wherever it waits.
     fn abort(&self, failure: Failure) {
         self.failure().get_or_insert(failure);
-        self.aborted.store(true, Ordering::SeqCst);
-        self.rank_aborted.iter().for_each(|flag| flag.set());
+        self.aborted.iter().for_each(|flag| flag.set());
         self.board.abort();
         let sleepers = std::mem::take(
             &mut *self
@@ -160,7 +157,7 @@ impl ThreadWorld {
     pub(super) fn take_failure(&self) -> Option<Failure> {
         // A failure is recorded before the world is marked aborted: a world that ended well
         // takes no lock here.
-        if !self.aborted.load(Ordering::SeqCst) {
+        if !self.aborted[0].is_set() {
             return None;
         }
         self.failure().take()
@@ -287,6 +284,11 @@ struct ThreadRank {
 }
 
 impl ThreadRank {
+    /// This rank's flag of the world's abort.
+    fn own_abort_flag(&self) -> Arc<AbortFlag> {
+        Arc::clone(&self.world.aborted[self.rank - self.world.here.ranks.start])
+    }
+
     /// This rank's place in the group that makes `call`.
     fn place(&self, call: &Call) -> usize {
         self.world.board.place(call)
@@ -447,7 +449,7 @@ impl Comm for ThreadRank {
         }
         Box::new(ThreadResults::new(
             results,
-            Arc::clone(&self.world.aborted),
+            self.own_abort_flag(),
             Arc::clone(&self.world.waits),
             self.rank,
         ))
@@ -458,8 +460,7 @@ impl Comm for ThreadRank {
     }
 
     fn abort_flag(&self) -> Option<Arc<AbortFlag>> {
-        let here = self.rank - self.world.here.ranks.start;
-        Some(Arc::clone(&self.world.rank_aborted[here]))
+        Some(self.own_abort_flag())
     }
 }
 

@@ -1,10 +1,9 @@
 //! The results of a map on threads: batches handed to the main rank through a shared queue.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::{Waits, Wake};
-use crate::comm::{Codec, ResultChannel, Value};
+use crate::comm::{AbortFlag, Codec, ResultChannel, Value};
 use crate::failure::stop;
 
 /// The queue that the ranks of one map share.
@@ -50,7 +49,7 @@ impl Wake for Results {
 /// One rank's end of the queue.
 pub(super) struct ThreadResults {
     results: Arc<Results>,
-    aborted: Arc<AtomicBool>,
+    aborted: Arc<AbortFlag>,
     waits: Arc<Waits>,
     rank: usize,
 }
@@ -58,7 +57,7 @@ pub(super) struct ThreadResults {
 impl ThreadResults {
     pub(super) fn new(
         results: Arc<Results>,
-        aborted: Arc<AtomicBool>,
+        aborted: Arc<AbortFlag>,
         waits: Arc<Waits>,
         rank: usize,
     ) -> Self {
@@ -92,7 +91,7 @@ impl ResultChannel for ThreadResults {
         let mut inbox = self.results.lock();
         let mut waiting_since = None;
         while wait && inbox.batches.is_empty() && inbox.workers_busy > 0 {
-            if self.aborted.load(Ordering::Relaxed) {
+            if self.aborted.is_set() {
                 drop(inbox);
                 stop();
             }
